@@ -1,0 +1,73 @@
+"""``load_model``: one entry point for released checkpoints, own weights and registered names."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from ..errors import CheckpointError, WeightsNotFoundError
+from ..model import HydraNet
+from .official import load_official
+from .own import load_own
+from .released import RELEASED, cache_dir, cached_path
+
+# Weights shipped inside the package (``hydranet/weights/``), by registered name.
+BUNDLED: dict[str, str] = {"default": "default.safetensors"}
+
+
+def bundled_path(name: str) -> Path | None:
+    """Path of a bundled weights file, or None when this installation does not ship it."""
+    filename = BUNDLED.get(name)
+    if filename is None:
+        return None
+    path = Path(str(resources.files("hydranet") / "weights" / filename))
+    return path if path.is_file() else None
+
+
+def registered_names() -> list[str]:
+    """Names ``load_model`` accepts besides paths."""
+    return list(BUNDLED) + list(RELEASED)
+
+
+def resolve_weights(source: str | Path) -> Path:
+    """The file behind a path or a registered name, with a message saying how to get it if absent."""
+    path = Path(source)
+    if path.exists():
+        return path
+    name = str(source)
+    if name in BUNDLED:
+        found = bundled_path(name)
+        if found is None:
+            raise WeightsNotFoundError(f"{name}: weights are not bundled with this installation "
+                                       "(reinstall hydranet from a full source tree)")
+        return found
+    if name in RELEASED:
+        cached = cached_path(name)
+        if not cached.is_file():
+            raise WeightsNotFoundError(f"{name}: released weights not in the cache ({cache_dir()}); "
+                                       f"run `hydranet weights download {name}` first")
+        return cached
+    if path.suffix or "/" in name or "\\" in name:
+        raise CheckpointError(f"{source}: no such file; check the path")
+    raise WeightsNotFoundError(f"{name}: unknown weights name; pass a file path or one of "
+                               f"{', '.join(registered_names())}")
+
+
+def load_model(source: str | Path, num_classes: int | None = None, device: str = "cpu") -> HydraNet:
+    """Load a model in eval mode from a released ``.ckpt``, a ``.safetensors`` file or a name.
+
+    Names: ``default`` (bundled), and ``kitti6``, ``nyud40``, ``nyud_kitti46``,
+    ``nyud40_three`` (the authors' releases, once downloaded). ``num_classes``,
+    when given, must match the weights.
+    """
+    path = resolve_weights(source)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder; pass a weights file")
+    with path.open("rb") as f:
+        head = f.read(16)
+    # safetensors starts with an 8-byte little-endian header size, then '{'.
+    if path.suffix == ".safetensors" or head[8:9] == b"{":
+        model = load_own(path, num_classes=num_classes)
+    else:
+        model = load_official(path, num_classes=num_classes)
+    return model.to(device).eval()

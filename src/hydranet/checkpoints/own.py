@@ -1,0 +1,79 @@
+"""The project's own weights format: safetensors with the model configuration in its metadata."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from ..errors import CheckpointError
+from ..model import HydraNet, ModelConfig
+from .official import load_state_strict
+
+FORMAT_NAME = "hydranet"
+FORMAT_VERSION = "1"
+
+
+def save_weights(model: HydraNet, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+    """Write ``model``'s weights and configuration to a ``.safetensors`` file, atomically.
+
+    ``metadata`` adds free-form JSON-serialisable entries (e.g. training command).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "config": model.config.to_json()}
+    if metadata:
+        meta["extra"] = json.dumps(metadata, sort_keys=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The string metadata of a hydranet safetensors file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file; check the path")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc}); "
+                              "the file is truncated or corrupt, write or download it again") from None
+    if meta.get("format") != FORMAT_NAME or "config" not in meta:
+        raise CheckpointError(f"{path}: safetensors file without a hydranet configuration; "
+                              "save weights with hydranet.save_weights()")
+    return meta
+
+
+def load_own(path: str | Path, num_classes: int | None = None) -> HydraNet:
+    """Rebuild the model described in a hydranet safetensors file and load its weights."""
+    path = Path(path)
+    meta = read_metadata(path)
+    try:
+        config = ModelConfig.from_json(meta["config"])
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"{path}: invalid model configuration in metadata ({exc})") from None
+    if num_classes is not None and num_classes != config.num_classes:
+        raise CheckpointError(f"{path}: the weights have {config.num_classes} classes but "
+                              f"{num_classes} were asked for; drop num_classes or use matching weights")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: cannot read tensors ({exc}); the file is corrupt") from None
+    model = HydraNet(config)
+    load_state_strict(model, state, path)
+    return model.eval()

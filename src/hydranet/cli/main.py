@@ -1,0 +1,51 @@
+"""The ``hydranet`` program: one parser, one module per subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import HydranetError
+
+# Each module defines ``register(subparsers)``, which adds its parser and sets ``func``.
+COMMAND_MODULES: tuple[str, ...] = (
+    "weights",
+    "info",
+)
+
+DESCRIPTION = """\
+Joint semantic segmentation and metric depth from one image, one network, one pass
+(HydraNet: MobileNetV2 + Light-Weight RefineNet, Nekrasov et al., ICRA 2019).
+
+Run `hydranet COMMAND --help` for the options and examples of each command."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hydranet", description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"hydranet {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"{__package__}.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except HydranetError as exc:
+        print(f"hydranet: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hydranet: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,56 @@
+"""``hydranet weights``: list, download and locate released checkpoints."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..checkpoints import RELEASED, bundled_path, cache_dir, cached_path, download_released
+
+EPILOG = """\
+examples:
+  hydranet weights list
+  hydranet weights download kitti6
+  HYDRANET_WEIGHTS_URL=http://127.0.0.1:8000 hydranet weights download nyud40
+
+Files go to the per-user cache ($HYDRANET_HOME/weights, else ~/.cache/hydranet/weights)
+and are verified by their git blob id before they replace anything. The released
+weights are the authors' (non-commercial licence); `load_model("kitti6")` finds them
+there afterwards."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "weights", help="list, download and locate weights", description=__doc__,
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("list", help="registered weights and whether they are available")
+    dl = actions.add_parser("download", help="fetch released checkpoints into the cache")
+    dl.add_argument("names", nargs="+", choices=sorted(RELEASED), metavar="NAME",
+                    help=f"one or more of: {', '.join(RELEASED)}")
+    dl.add_argument("--url", help="download from this URL instead (one name only)")
+    dl.add_argument("--force", action="store_true", help="download even if a verified copy exists")
+    path = actions.add_parser("path", help="print the cached file of a name")
+    path.add_argument("name", choices=sorted(RELEASED), metavar="NAME")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "list":
+        default = bundled_path("default")
+        print(f"{'name':<14}{'available':<11}description")
+        print(f"{'default':<14}{'yes' if default else 'no':<11}bundled model trained by hydranet")
+        for name, entry in RELEASED.items():
+            have = "yes" if cached_path(name).is_file() else "no"
+            print(f"{name:<14}{have:<11}{entry.description} ({entry.filename})")
+        print(f"cache: {cache_dir()}")
+        return 0
+    if args.action == "path":
+        print(cached_path(args.name))
+        return 0
+    if args.url and len(args.names) != 1:
+        print("hydranet: error: --url takes exactly one weights name")
+        return 2
+    for name in args.names:
+        path = download_released(name, url=args.url, force=args.force)
+        print(f"{name}: {path}")
+    return 0

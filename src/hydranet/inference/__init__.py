@@ -1,0 +1,1 @@
+"""Inference: backends, prediction, rendering and media input/output."""

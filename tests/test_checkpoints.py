@@ -1,0 +1,168 @@
+"""Reading released checkpoints, writing own weights, and every refusal's message."""
+
+from __future__ import annotations
+
+import collections
+import re
+
+import numpy as np
+import pytest
+import torch
+
+import hydranet
+from hydranet import CheckpointError, WeightsNotFoundError
+from hydranet.checkpoints import read_metadata
+
+
+class NotATensor:  # a pickle that needs code to load
+    def __init__(self):
+        self.payload = [1, 2, 3]
+
+
+@pytest.fixture(scope="module")
+def reference_state(parity_ckpt):
+    return torch.load(parity_ckpt, map_location="cpu", weights_only=True)["state_dict"]
+
+
+def _outputs(model, seed=0, size=(40, 56)):
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        return model(torch.randn(1, 3, *size))
+
+
+def test_loads_released_format_in_eval_mode(parity_ckpt):
+    model = hydranet.load_model(parity_ckpt)
+    assert not model.training
+    assert model.config.num_classes == 6 and model.config.tasks == ("segmentation", "depth")
+    assert model.config.name == "kitti6"
+    assert model.config.class_names[:3] == ["sky", "building", "road"]
+
+
+def test_module_prefix_and_missing_num_batches_tracked_load(tmp_path, parity_ckpt, reference_state):
+    wrapped = {f"module.{k}": v for k, v in reference_state.items() if not k.endswith("num_batches_tracked")}
+    path = tmp_path / "dataparallel_2019.ckpt"
+    torch.save({"state_dict": wrapped}, path)
+    a = _outputs(hydranet.load_model(parity_ckpt))
+    b = _outputs(hydranet.load_model(path))
+    for k in a:
+        assert torch.equal(a[k], b[k])
+
+
+def test_bare_state_dict_loads(tmp_path, reference_state):
+    path = tmp_path / "bare.pth"
+    torch.save(collections.OrderedDict(reference_state), path)
+    assert hydranet.load_model(path).config.num_classes == 6
+
+
+def test_three_task_and_custom_class_checkpoints_are_inferred(tmp_path):
+    for name, classes in [("nyud40_three", 40), ("nyud_kitti46", 46)]:
+        path = tmp_path / f"{name}.ckpt"
+        torch.save({"state_dict": hydranet.create_model(name).state_dict()}, path)
+        model = hydranet.load_model(path)
+        assert model.config.num_classes == classes and model.config.name == name
+    assert hydranet.load_model(tmp_path / "nyud40_three.ckpt").tasks == ("segmentation", "depth", "normals")
+
+
+def test_refuses_file_that_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "notes.ckpt"
+    path.write_text("these are not weights\n")
+    with pytest.raises(CheckpointError, match=r"notes\.ckpt: not a PyTorch checkpoint"):
+        hydranet.load_model(path)
+
+
+def test_refuses_truncated_file(tmp_path, parity_ckpt):
+    path = tmp_path / "truncated.ckpt"
+    path.write_bytes(parity_ckpt.read_bytes()[:500_000])
+    with pytest.raises(CheckpointError, match=r"truncated\.ckpt: truncated or corrupt checkpoint"):
+        hydranet.load_model(path)
+
+
+def test_refuses_pickle_that_needs_code(tmp_path):
+    path = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {"x": torch.zeros(1)}, "extra": NotATensor()}, path)
+    with pytest.raises(CheckpointError, match=r"evil\.ckpt: refused, the file needs code to unpickle"):
+        hydranet.load_model(path)
+
+
+def test_refuses_missing_and_unexpected_keys(tmp_path, reference_state):
+    missing = dict(reference_state)
+    del missing["crp2.0.3_outvar_dimred.weight"]
+    path = tmp_path / "missing.ckpt"
+    torch.save({"state_dict": missing}, path)
+    with pytest.raises(CheckpointError, match=r"missing\.ckpt: 1 missing key\(s\) \(e\.g\. crp2\.0\.3_outvar_dimred\.weight\)"):
+        hydranet.load_model(path)
+
+    extra = dict(reference_state, **{"aux.weight": torch.zeros(3)})
+    path = tmp_path / "extra.ckpt"
+    torch.save({"state_dict": extra}, path)
+    with pytest.raises(CheckpointError, match=r"extra\.ckpt: 1 unexpected key\(s\) \(e\.g\. aux\.weight\)"):
+        hydranet.load_model(path)
+
+
+def test_refuses_state_dict_of_another_network(tmp_path):
+    path = tmp_path / "resnet.ckpt"
+    torch.save({"state_dict": {"fc.weight": torch.zeros(2, 2)}}, path)
+    with pytest.raises(CheckpointError, match=r"resnet\.ckpt: missing key 'segm\.weight'"):
+        hydranet.load_model(path)
+
+
+def test_refuses_wrong_shape(tmp_path, reference_state):
+    bad = dict(reference_state)
+    bad["conv8.weight"] = torch.zeros(256, 321, 1, 1)
+    path = tmp_path / "shape.ckpt"
+    torch.save({"state_dict": bad}, path)
+    with pytest.raises(CheckpointError, match=r"shape\.ckpt: tensor 'conv8\.weight' has shape \(256, 321, 1, 1\)"):
+        hydranet.load_model(path)
+
+
+def test_refuses_class_count_mismatch(parity_ckpt, tmp_path):
+    with pytest.raises(CheckpointError, match=re.escape(f"{parity_ckpt}: the checkpoint has 6 classes but 40 were asked for")):
+        hydranet.load_model(parity_ckpt, num_classes=40)
+    own = hydranet.save_weights(hydranet.create_model("kitti6"), tmp_path / "k.safetensors")
+    with pytest.raises(CheckpointError, match=r"k\.safetensors: the weights have 6 classes but 11 were asked for"):
+        hydranet.load_model(own, num_classes=11)
+
+
+def test_missing_file_and_unknown_names():
+    with pytest.raises(CheckpointError, match=r"nope/missing\.ckpt: no such file"):
+        hydranet.load_model("nope/missing.ckpt")
+    with pytest.raises(WeightsNotFoundError, match=r"kitti6: released weights not in the cache .* run `hydranet weights download kitti6`"):
+        hydranet.load_model("kitti6")
+    with pytest.raises(WeightsNotFoundError, match=r"kitty6: unknown weights name"):
+        hydranet.load_model("kitty6")
+
+
+def test_safetensors_round_trip_is_exact(tmp_path, parity_ckpt):
+    model = hydranet.load_model(parity_ckpt)
+    path = hydranet.save_weights(model, tmp_path / "kitti6.safetensors", metadata={"note": "round trip"})
+    again = hydranet.load_model(path)
+    for (k, a), (k2, b) in zip(model.state_dict().items(), again.state_dict().items()):
+        assert k == k2 and torch.equal(a, b)
+    assert again.config == model.config
+    meta = read_metadata(path)
+    assert meta["format"] == "hydranet" and "round trip" in meta["extra"]
+    a, b = _outputs(model), _outputs(again)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not list(tmp_path.glob(".*.tmp")), "temporary file left behind"
+
+
+def test_safetensors_refusals(tmp_path):
+    good = hydranet.save_weights(hydranet.create_model("kitti6"), tmp_path / "good.safetensors")
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(good.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match=r"cut\.safetensors: not a readable safetensors file"):
+        hydranet.load_model(cut)
+
+    from safetensors.torch import save_file
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2)}, str(foreign))
+    with pytest.raises(CheckpointError, match=r"foreign\.safetensors: safetensors file without a hydranet configuration"):
+        hydranet.load_model(foreign)
+
+
+def test_config_round_trips_palette_and_normalisation(tmp_path):
+    model = hydranet.create_model("camvid11")
+    path = hydranet.save_weights(model, tmp_path / "c.safetensors")
+    cfg = hydranet.load_model(path).config
+    assert cfg.palette[3] == [128, 64, 128] and cfg.class_names[3] == "road"
+    assert np.allclose(cfg.mean, (0.485, 0.456, 0.406)) and cfg.label_set == "camvid11"
