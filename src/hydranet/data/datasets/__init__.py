@@ -1,0 +1,91 @@
+"""Readers for real on-disk dataset layouts, one module per format, and a builder from config."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ...errors import InputError
+from .base import Record, SegDepthDataset
+from .camvid import CamVid
+from .cityscapes import Cityscapes
+from .folder import FolderDataset
+from .kitti import Kitti6Segmentation, KittiDepth, decode_colour_labels
+from .mix import MixedDataset, parse_remap, remap_by_name
+from .nyud import NYUDv2, NYUDv2Mat
+
+DATASET_TYPES: dict[str, type] = {
+    "camvid": CamVid,
+    "cityscapes": Cityscapes,
+    "kitti_depth": KittiDepth,
+    "kitti6": Kitti6Segmentation,
+    "nyud": NYUDv2,
+    "nyud_mat": NYUDv2Mat,
+    "folder": FolderDataset,
+}
+
+# Keys of a dataset entry that are not constructor arguments.
+_BUILDER_KEYS = {"type", "root", "split", "remap", "repeat", "label_set", "targets", "on_bad_label",
+                 "pseudo_labels", "pseudo_threshold", "options"}
+
+
+def synthetic_factory() -> Any:
+    """The synthetic driving-scene dataset class, when this installation has it."""
+    try:
+        from .. import synthetic  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return getattr(synthetic, "SyntheticDriving", None) or getattr(synthetic, "SyntheticDataset", None)
+
+
+def build_dataset(spec: Mapping[str, Any], target_label_set: str | None = None,
+                  split: str | None = None, on_bad_label: str = "error") -> Any:
+    """One dataset from a config entry such as ``{type: camvid, root: DIR, split: train}``.
+
+    ``remap`` (``by_name`` or ``{id: id}``) maps the dataset's classes to
+    ``target_label_set``; extra keys go to the reader (e.g. ``split_file``, ``raw_root``).
+    """
+    kind = spec.get("type")
+    if kind == "synthetic":
+        cls = synthetic_factory()
+        if cls is None:
+            raise InputError("dataset type synthetic needs hydranet.data.synthetic, "
+                             "which this installation does not have")
+        opts = {k: v for k, v in spec.items() if k not in _BUILDER_KEYS}
+        opts.update(spec.get("options") or {})
+        return cls(**opts)
+    if kind not in DATASET_TYPES:
+        raise InputError(f"unknown dataset type {kind!r}; choose from {', '.join(DATASET_TYPES)}, synthetic")
+    if not spec.get("root"):
+        raise InputError(f"dataset {kind}: 'root' is missing in the config")
+    cls = DATASET_TYPES[kind]
+    root = Path(str(spec["root"])).expanduser()
+    if not root.exists():
+        raise InputError(f"{root}: dataset root of {kind} not found; fix 'root' in the config")
+    source_set = spec.get("label_set") or getattr(cls, "label_set", None)
+    kwargs: dict[str, Any] = {k: v for k, v in spec.items() if k not in _BUILDER_KEYS}
+    kwargs.update(spec.get("options") or {})
+    remap = parse_remap(spec.get("remap"), source_set, target_label_set)
+    if remap is not None:
+        kwargs["remap"] = remap
+    if spec.get("targets") is not None:
+        kwargs["targets"] = tuple(spec["targets"])
+    kwargs["on_bad_label"] = spec.get("on_bad_label", on_bad_label)
+    if spec.get("pseudo_labels"):
+        kwargs["pseudo_labels"] = spec["pseudo_labels"]
+        kwargs["pseudo_threshold"] = float(spec.get("pseudo_threshold", 0.0))
+    use_split = spec.get("split", split)
+    if use_split is not None:
+        kwargs["split"] = use_split
+    try:
+        return cls(root, **kwargs)
+    except TypeError as exc:
+        raise InputError(f"dataset {kind}: bad option in config ({exc})") from None
+
+
+__all__ = [
+    "DATASET_TYPES", "CamVid", "Cityscapes", "FolderDataset", "Kitti6Segmentation", "KittiDepth",
+    "MixedDataset", "NYUDv2", "NYUDv2Mat", "Record", "SegDepthDataset", "build_dataset",
+    "decode_colour_labels", "parse_remap", "remap_by_name",
+]

@@ -1,0 +1,193 @@
+"""Joint transforms: one geometric change applied identically to image, labels and depth.
+
+Each transform is a callable ``t(sample, rng) -> sample`` on protocol samples (see
+:mod:`hydranet.data.sample`), drawing its randomness only from the
+``numpy.random.Generator`` it is given, so a seeded pipeline is reproducible
+whatever process or worker runs it. Labels and depth are resized with nearest
+neighbour so class ids stay ids and sparse LiDAR depth never blends with holes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from .sample import IGNORE_INDEX, Sample, has_target
+from .weather import WEATHER_KINDS, apply_weather
+
+
+class Transform(Protocol):
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample: ...
+
+
+def _resize_sample(sample: Sample, height: int, width: int) -> Sample:
+    out = dict(sample)
+    out["image"] = cv2.resize(sample["image"], (width, height), interpolation=cv2.INTER_LINEAR)
+    if has_target(sample, "segmentation"):
+        out["segmentation"] = cv2.resize(sample["segmentation"], (width, height),
+                                         interpolation=cv2.INTER_NEAREST)
+    if has_target(sample, "depth"):
+        out["depth"] = cv2.resize(sample["depth"], (width, height), interpolation=cv2.INTER_NEAREST)
+    return out
+
+
+@dataclass
+class Compose:
+    transforms: Sequence[Any]
+
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        for t in self.transforms:
+            sample = t(sample, rng)
+        return sample
+
+
+@dataclass
+class Resize:
+    """Resize to a fixed ``(height, width)``."""
+
+    height: int
+    width: int
+
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        return _resize_sample(sample, self.height, self.width)
+
+
+@dataclass
+class RandomScale:
+    """Rescale by a factor drawn uniformly from ``[low, high]``.
+
+    Depth values are kept (the reference recipe's convention): the network learns
+    metric depth for the camera it is trained on.
+    """
+
+    low: float = 0.5
+    high: float = 2.0
+
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        s = float(rng.uniform(self.low, self.high))
+        h, w = sample["image"].shape[:2]
+        return _resize_sample(sample, max(1, int(round(h * s))), max(1, int(round(w * s))))
+
+
+@dataclass
+class RandomCrop:
+    """Crop ``(height, width)`` at a random position; smaller images are padded
+    (image 0, labels 255 = ignore, depth 0 = missing)."""
+
+    height: int
+    width: int
+
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        h, w = sample["image"].shape[:2]
+        ph, pw = max(self.height - h, 0), max(self.width - w, 0)
+        out = dict(sample)
+        if ph or pw:
+            pad = ((0, ph), (0, pw))
+            out["image"] = np.pad(sample["image"], pad + ((0, 0),))
+            if has_target(sample, "segmentation"):
+                out["segmentation"] = np.pad(sample["segmentation"], pad, constant_values=IGNORE_INDEX)
+            if has_target(sample, "depth"):
+                out["depth"] = np.pad(sample["depth"], pad)
+            h, w = h + ph, w + pw
+        y = int(rng.integers(0, h - self.height + 1))
+        x = int(rng.integers(0, w - self.width + 1))
+        window = (slice(y, y + self.height), slice(x, x + self.width))
+        for key in ("image", "segmentation", "depth"):
+            if has_target(out, key):
+                out[key] = np.ascontiguousarray(out[key][window])
+        return out
+
+
+@dataclass
+class CenterCrop:
+    height: int
+    width: int
+
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        h, w = sample["image"].shape[:2]
+        y, x = max((h - self.height) // 2, 0), max((w - self.width) // 2, 0)
+        out = dict(sample)
+        for key in ("image", "segmentation", "depth"):
+            if has_target(out, key):
+                out[key] = np.ascontiguousarray(out[key][y:y + self.height, x:x + self.width])
+        return out
+
+
+@dataclass
+class HorizontalFlip:
+    p: float = 0.5
+
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        if rng.random() >= self.p:
+            return sample
+        out = dict(sample)
+        for key in ("image", "segmentation", "depth"):
+            if has_target(out, key):
+                out[key] = np.ascontiguousarray(out[key][:, ::-1])
+        return out
+
+
+@dataclass
+class ColorJitter:
+    """Random brightness, contrast and saturation factors in ``[1 - x, 1 + x]`` (image only)."""
+
+    brightness: float = 0.2
+    contrast: float = 0.2
+    saturation: float = 0.2
+
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        im = sample["image"].astype(np.float32)
+        b = 1 + float(rng.uniform(-self.brightness, self.brightness))
+        c = 1 + float(rng.uniform(-self.contrast, self.contrast))
+        s = 1 + float(rng.uniform(-self.saturation, self.saturation))
+        im = im * b
+        im = (im - im.mean()) * c + im.mean()
+        grey = im @ np.array([0.299, 0.587, 0.114], np.float32)
+        im = (im - grey[..., None]) * s + grey[..., None]
+        out = dict(sample)
+        out["image"] = np.clip(np.rint(im), 0, 255).astype(np.uint8)
+        return out
+
+
+@dataclass
+class RandomWeather:
+    """With probability ``p``, one weather kind at a random severity (fog uses the sample's depth)."""
+
+    p: float = 0.0
+    kinds: Sequence[str] = field(default_factory=lambda: list(WEATHER_KINDS))
+    severity: tuple[int, int] = (1, 5)
+
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        if self.p <= 0 or rng.random() >= self.p:
+            return sample
+        kind = str(self.kinds[int(rng.integers(0, len(self.kinds)))])
+        severity = int(rng.integers(self.severity[0], self.severity[1] + 1))
+        out = dict(sample)
+        out["image"] = apply_weather(sample["image"], kind, severity, depth=sample.get("depth"), rng=rng)
+        return out
+
+
+def training_transform(crop_size: Sequence[int] | None = None, scale: Sequence[float] | None = (0.5, 2.0),
+                       flip: bool = True, color_jitter: float = 0.0, weather_p: float = 0.0,
+                       weather_kinds: Sequence[str] | None = None, resize: Sequence[int] | None = None,
+                       weather_severity: Sequence[int] = (1, 5)) -> Compose:
+    """The usual training pipeline: [resize], scale, crop, flip, colour jitter, weather."""
+    ts: list[Any] = []
+    if resize:
+        ts.append(Resize(int(resize[0]), int(resize[1])))
+    if scale:
+        ts.append(RandomScale(float(scale[0]), float(scale[1])))
+    if crop_size:
+        ts.append(RandomCrop(int(crop_size[0]), int(crop_size[1])))
+    if flip:
+        ts.append(HorizontalFlip(0.5))
+    if color_jitter:
+        ts.append(ColorJitter(color_jitter, color_jitter, color_jitter))
+    if weather_p:
+        ts.append(RandomWeather(weather_p, list(weather_kinds or WEATHER_KINDS),
+                                (int(weather_severity[0]), int(weather_severity[1]))))
+    return Compose(ts)
