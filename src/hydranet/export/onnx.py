@@ -1,0 +1,157 @@
+"""Export a HydraNet to ONNX, with its configuration in the file's metadata."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import CheckpointError
+from ..model import HydraNet, ModelConfig
+
+# onnx metadata_props keys; any ONNX consumer can read them, hydranet rebuilds the config from them.
+META_FORMAT = "hydranet.format"
+META_CONFIG = "hydranet.config"
+META_PRECISION = "hydranet.precision"
+META_INPUT_SIZE = "hydranet.input_size"
+FORMAT_NAME = "hydranet-onnx-1"
+
+OPSET = 17
+INPUT_NAME = "input"
+# Size of the example input when exporting with dynamic height and width.
+EXAMPLE_SIZE: tuple[int, int] = (192, 640)
+
+
+class OutputsAsTuple(nn.Module):
+    """The model with a tuple output in task order, which exporters need (they do not trace dicts)."""
+
+    def __init__(self, model: HydraNet) -> None:
+        super().__init__()
+        self.model = model
+        self.tasks = tuple(model.config.tasks)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        outputs = self.model(x)
+        return tuple(outputs[t] for t in self.tasks)
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """``"192x640"`` -> ``(192, 640)``; ``None`` or ``"dynamic"`` -> ``None`` (any size)."""
+    if text is None or text.strip().lower() in ("", "dynamic", "none"):
+        return None
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"size {text!r} is not HEIGHTxWIDTH (e.g. 192x640) or 'dynamic'") from None
+    if h < 8 or w < 8:
+        raise ValueError(f"size {text!r} is too small; use at least 8x8")
+    return h, w
+
+
+def export_onnx(model: HydraNet, path: str | Path, size: tuple[int, int] | None = None,
+                batch: int | None = None, precision: str = "fp32") -> Path:
+    """Write ``model`` as ONNX (opset 17) to ``path``, atomically.
+
+    ``size=None`` leaves height and width dynamic (any input size), otherwise they are
+    fixed; ``batch=None`` leaves the batch dynamic. Outputs are named after the tasks
+    (``segmentation``, ``depth``[, ``normals``]); the model configuration goes into the
+    metadata (``hydranet.config``), so :func:`read_onnx_config` rebuilds it.
+    """
+    import onnx
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = model.eval()
+    wrapper = OutputsAsTuple(model).eval()
+    h, w = size or EXAMPLE_SIZE
+    example = torch.zeros(batch or 1, 3, h, w)
+    dynamic_axes: dict[str, dict[int, str]] = {}
+    input_axes: dict[int, str] = {}
+    if batch is None:
+        input_axes[0] = "batch"
+    if size is None:
+        input_axes.update({2: "height", 3: "width"})
+    if input_axes:
+        dynamic_axes[INPUT_NAME] = input_axes
+        for task in wrapper.tasks:
+            dynamic_axes[task] = {i: f"{task}_{n}" if n != "batch" else "batch" for i, n in input_axes.items()}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        _torch_export(wrapper, example, tmp, dynamic_axes)
+        proto = onnx.load(tmp)
+        set_metadata(proto, model.config, precision, size)
+        onnx.save(proto, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _torch_export(wrapper: OutputsAsTuple, example: Tensor, path: str,
+                  dynamic_axes: dict[str, dict[int, str]]) -> None:
+    # The TorchScript exporter (dynamo=False) takes ~1 s here against ~28 s for the
+    # torch.export-based one, and both give the same graph speed and error (~1e-5) in
+    # ONNX Runtime and OpenVINO; fall back to dynamo if a future torch drops it.
+    kwargs = dict(input_names=[INPUT_NAME], output_names=list(wrapper.tasks), opset_version=OPSET)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(wrapper, (example,), path, dynamo=False, dynamic_axes=dynamic_axes or None,
+                              do_constant_folding=True, **kwargs)
+            return
+        except (TypeError, RuntimeError, NotImplementedError):
+            pass
+        shapes = None
+        if dynamic_axes.get(INPUT_NAME):
+            shapes = {"x": {i: torch.export.Dim.AUTO for i in dynamic_axes[INPUT_NAME]}}
+        torch.onnx.export(wrapper, (example,), path, dynamo=True, dynamic_shapes=shapes, **kwargs)
+
+
+def set_metadata(proto, config: ModelConfig, precision: str, size: tuple[int, int] | None) -> None:
+    """Write (or replace) hydranet's metadata entries in an ``onnx.ModelProto``."""
+    entries = {
+        META_FORMAT: FORMAT_NAME,
+        META_CONFIG: config.to_json(),
+        META_PRECISION: precision,
+        META_INPUT_SIZE: "dynamic" if size is None else f"{size[0]}x{size[1]}",
+    }
+    keep = [p for p in proto.metadata_props if p.key not in entries]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(keep)
+    for key, value in entries.items():
+        prop = proto.metadata_props.add()
+        prop.key, prop.value = key, value
+
+
+def read_onnx_metadata(path: str | Path) -> dict[str, str]:
+    """hydranet's metadata of an exported ONNX file (without loading the weights)."""
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file; check the path")
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError and others for corrupt files
+        raise CheckpointError(f"{path}: not a readable ONNX file ({type(exc).__name__}); "
+                              "export it again with `hydranet export`") from None
+    meta = {p.key: p.value for p in proto.metadata_props}
+    if meta.get(META_FORMAT) != FORMAT_NAME or META_CONFIG not in meta:
+        raise CheckpointError(f"{path}: ONNX file without hydranet metadata; "
+                              "export it with `hydranet export --format onnx`")
+    return meta
+
+
+def read_onnx_config(path: str | Path) -> ModelConfig:
+    """The model configuration stored in an ONNX file written by :func:`export_onnx`."""
+    meta = read_onnx_metadata(path)
+    try:
+        return ModelConfig.from_json(meta[META_CONFIG])
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"{path}: invalid hydranet configuration in ONNX metadata ({exc})") from None
