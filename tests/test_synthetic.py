@@ -1,0 +1,120 @@
+"""Synthetic driving scenes: exact depth, CamVid labels, determinism, drives and the cached dataset."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pybullet")
+
+from hydranet.data.sample import collate, validate_sample  # noqa: E402
+from hydranet.data.synthetic import (  # noqa: E402
+    MAX_DEPTH,
+    Camera,
+    SceneRenderer,
+    SyntheticDrivingDataset,
+    generate_layout,
+    render_drive,
+    render_scene,
+)
+from hydranet.data.synthetic.layout import ROAD, SKY  # noqa: E402
+from hydranet.data.synthetic.shading import sample_params  # noqa: E402
+
+SMALL = (72, 96)
+
+
+@pytest.fixture(scope="module")
+def renderer():
+    r = SceneRenderer()
+    yield r
+    r.close()
+
+
+def test_road_depth_is_exact_flat_ground_geometry(renderer):
+    layout = generate_layout(7)
+    cam = Camera(position=(0.0, layout.ego_lane_y, 1.5), height=120, width=160, hfov_deg=60.0)
+    render = renderer.render(layout, cam)
+    f = cam.focal
+    assert np.allclose(cam.intrinsics(), [[f, 0, 80], [0, f, 59], [0, 0, 1]])
+    rows = np.arange(cam.height, dtype=np.float64)[:, None] - cam.intrinsics()[1, 2]
+    # A level camera h metres above a flat road sees it at z-depth h * f / (row offset).
+    expected = np.broadcast_to(np.where(rows > 0, 1.5 * f / np.maximum(rows, 1e-9), np.inf), render.depth.shape)
+    road = (render.labels == ROAD) & (rows > 8)
+    assert road.sum() > 1000
+    rel = np.abs(render.depth[road] - expected[road]) / expected[road]
+    assert np.percentile(rel, 99) < 1e-4
+    # The back-projected road points lie on z = 0.
+    assert np.abs(render.points[road][:, 2]).max() < 1e-3
+
+
+def test_scene_sample_follows_the_protocol(renderer):
+    s = render_scene(3, "clear", SMALL, renderer)
+    validate_sample(s)
+    assert s["image"].shape == SMALL + (3,) and s["image"].dtype == np.uint8
+    assert s["segmentation"].dtype == np.uint8 and s["segmentation"].max() <= 10
+    d = s["depth"]
+    assert d.dtype == np.float32 and d.min() >= 0 and d.max() <= MAX_DEPTH
+    sky = s["segmentation"] == SKY
+    assert sky.any() and np.all(d[sky] == 0)  # sky has no depth
+    assert (d[~sky] > 0).mean() > 0.9  # nearly everything else is within 80 m
+    # Sky is at the top of a level street view, road at the bottom.
+    assert sky[0].mean() > sky[-1].mean() and (s["segmentation"][-1] == ROAD).mean() > 0.3
+
+
+def test_scenes_are_deterministic_by_seed(renderer):
+    a = render_scene(11, "rain", SMALL, renderer)
+    b = render_scene(11, "rain", SMALL, renderer)
+    c = render_scene(12, "rain", SMALL, renderer)
+    assert np.array_equal(a["image"], b["image"]) and np.array_equal(a["depth"], b["depth"])
+    assert not np.array_equal(a["segmentation"], c["segmentation"])
+
+
+def test_drive_keeps_one_street_across_conditions(renderer):
+    drive = render_drive(seed=1, frames=3, size=SMALL, renderer=renderer)
+    assert list(drive) == ["clear", "rain", "fog", "night"]
+    for i in range(3):
+        # Same street and camera: identical labels and depth, different pictures.
+        assert np.array_equal(drive["clear"][i]["segmentation"], drive["night"][i]["segmentation"])
+        assert np.array_equal(drive["clear"][i]["depth"], drive["fog"][i]["depth"])
+        assert not np.array_equal(drive["clear"][i]["image"], drive["fog"][i]["image"])
+    # The camera moves forward: the nearest road gets further away... and frames differ.
+    assert not np.array_equal(drive["clear"][0]["depth"], drive["clear"][2]["depth"])
+    clear = np.mean([f["image"].mean() for f in drive["clear"]])
+    night = np.mean([f["image"].mean() for f in drive["night"]])
+    assert night < 0.75 * clear
+
+
+def test_fog_hides_far_things_more_than_near_ones(renderer):
+    drive = render_drive(seed=2, conditions=("clear", "fog"), frames=1, size=(120, 160), renderer=renderer)
+    clear, fog = drive["clear"][0], drive["fog"][0]
+    d = clear["depth"]
+    change = np.abs(fog["image"].astype(float) - clear["image"].astype(float)).mean(-1)
+    near, far = (d > 0) & (d < 10), d > 40
+    assert near.any() and far.any()
+    assert change[far].mean() > change[near].mean() + 10
+
+
+def test_unknown_condition_is_refused():
+    with pytest.raises(ValueError, match="unknown condition"):
+        sample_params("snow", np.random.default_rng(0))
+    with pytest.raises(ValueError, match="unknown condition"):
+        SyntheticDrivingDataset(2, conditions=("clear", "hail"))
+
+
+def test_dataset_cycles_conditions_caches_and_collates(tmp_path):
+    ds = SyntheticDrivingDataset(3, seed=5, conditions=("clear", "night"), size=SMALL, cache_dir=tmp_path)
+    assert len(ds) == 3
+    first = [ds[i] for i in range(3)]
+    assert [s["condition"] for s in first] == ["clear", "night", "clear"]
+    files = sorted(tmp_path.rglob("*.npz"))
+    assert len(files) == 3
+    again = SyntheticDrivingDataset(3, seed=5, conditions=("clear", "night"), size=SMALL, cache_dir=tmp_path)
+    for a, b in zip(first, (again[i] for i in range(3))):
+        assert np.array_equal(a["image"], b["image"]) and np.array_equal(a["depth"], b["depth"])
+        assert a["name"] == b["name"]
+    files[0].write_bytes(b"garbage")  # a damaged cache entry is rendered again
+    assert np.array_equal(again[0]["image"], first[0]["image"])
+    batch = collate(first)
+    assert batch["image"].shape == (3, 3) + SMALL and batch["has_depth"].all()
+    with pytest.raises(IndexError):
+        ds[3]
