@@ -14,6 +14,10 @@ from ..errors import HydranetError
 COMMAND_MODULES: tuple[str, ...] = (
     "weights",
     "info",
+    "predict",
+    "export",
+    "demo",
+    "train",
 )
 
 DESCRIPTION = """\

@@ -1,0 +1,1 @@
+"""Training: losses, task weighting, optimisers and schedules, the trainer, checkpoints, DDP."""

@@ -1,0 +1,458 @@
+"""The training loop: asymmetric targets, exact resume, CPU DDP, logs and checkpoints.
+
+Determinism: the order of samples in epoch ``e`` is a permutation drawn from
+``(seed, e)``, and each sample's augmentation uses ``default_rng([seed, e, index])``,
+so neither depends on worker processes or on where a run was interrupted. A
+checkpoint stores model, optimiser, scheduler, task-weighting and RNG states with
+the step reached; resuming replays the rest of the epoch from that step.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import sys
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from ..checkpoints import save_weights
+from ..data.datasets import MixedDataset, build_dataset
+from ..data.sample import collate
+from ..data.transforms import training_transform
+from ..errors import CheckpointError, HydranetError, InputError
+from ..evaluation.evaluate import evaluate, model_predict_fn
+from ..model import HydraNet
+from .checkpoint import capture_rng, load_state, restore_rng, save_state
+from .config import dump_config
+from .distributed import DistInfo, all_reduce_max, all_reduce_sum, barrier, convert_batchnorm
+from .losses import berhu_threshold, depth_loss_sum, segmentation_loss_sum
+from .model_setup import build_model, init_weights, load_encoder_weights
+from .optim import build_optimizer, build_scheduler
+from .weighting import build_weighting
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The sample order of an epoch, a function of (seed, epoch) only."""
+    return np.random.default_rng([int(seed), int(epoch)]).permutation(n)
+
+
+class StepBatchSampler:
+    """Yields this rank's share of each global micro-batch of one epoch, from ``start`` on.
+
+    Items are ``(epoch, index)`` pairs so the dataset can seed each sample's augmentation.
+    """
+
+    def __init__(self, n: int, global_batch: int, seed: int, epoch: int, start: int, stop: int,
+                 rank: int = 0, world: int = 1) -> None:
+        self.order = epoch_order(n, seed, epoch)
+        self.global_batch, self.epoch = global_batch, epoch
+        self.start, self.stop, self.rank, self.world = start, stop, rank, world
+
+    def __len__(self) -> int:
+        return max(self.stop - self.start, 0)
+
+    def __iter__(self):
+        b = self.global_batch
+        for micro in range(self.start, self.stop):
+            chunk = self.order[micro * b:(micro + 1) * b][self.rank::self.world]
+            yield [(self.epoch, int(i)) for i in chunk]
+
+
+class AugmentedDataset(Dataset):
+    """A dataset seen through a seeded joint transform; unreadable samples are replaced, never fatal."""
+
+    def __init__(self, dataset: Any, transform: Callable[..., Any], seed: int) -> None:
+        self.dataset, self.transform, self.seed = dataset, transform, int(seed)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
+        epoch, index = key
+        n = len(self.dataset)
+        for attempt in range(min(n, 16)):
+            i = (index + attempt) % n
+            try:
+                sample = self.dataset[i]
+                break
+            except (InputError, OSError) as exc:
+                warnings.warn(f"skipping sample {i}: {exc}", stacklevel=2)
+        else:
+            raise InputError(f"16 consecutive unreadable samples from index {index}; check the dataset files")
+        rng = np.random.default_rng([self.seed, int(epoch), int(index)])
+        return self.transform(sample, rng)
+
+
+class TrainStep(nn.Module):
+    """Model + task weighting; ``forward(batch)`` returns the weighted loss and per-task losses."""
+
+    def __init__(self, model: HydraNet, weighting: nn.Module, depth_loss: str,
+                 class_weights: Tensor | None, world: int, bf16: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.weighting = weighting
+        self.depth_loss = depth_loss
+        self.register_buffer("class_weights", class_weights if class_weights is not None else torch.empty(0))
+        self.world = world
+        self.bf16 = bf16
+
+    def forward(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            out = self.model(batch["image"])
+        losses: dict[str, Tensor] = {}
+        logged: dict[str, float] = {}
+        cw = self.class_weights if self.class_weights.numel() else None
+        s, n = segmentation_loss_sum(out["segmentation"], batch["segmentation"], class_weights=cw)
+        terms = [("segmentation", s, n)]
+        if "depth" in out:
+            c = None
+            if self.depth_loss == "berhu":
+                c = all_reduce_max(berhu_threshold(out["depth"], batch["depth"]))
+            ds, dn = depth_loss_sum(out["depth"], batch["depth"], self.depth_loss, threshold=c)
+            terms.append(("depth", ds, dn))
+        for task, total, count in terms:
+            stats = all_reduce_sum(torch.stack([count.detach().float(), total.detach().float()]))
+            if stats[0] > 0:
+                # Dividing by the global count and multiplying by the world size makes DDP's
+                # gradient average equal the single-process mean over the global batch.
+                losses[task] = total * self.world / stats[0]
+                logged[task] = float(stats[1] / stats[0])
+            else:
+                losses[task] = 0.0 * total  # keeps the head in the graph, adds nothing
+        present = {t: v for t, v in losses.items() if t in logged}
+        loss = self.weighting(present) + sum(0.0 * v for v in losses.values())
+        return loss, logged
+
+
+def _progress(enabled: bool) -> Callable[[Any], Any] | None:
+    return (lambda it: tqdm(it, desc="checking labels", leave=False)) if enabled else None
+
+
+class Trainer:
+    """Train a HydraNet from a config dict (see :mod:`hydranet.training.config`)."""
+
+    def __init__(self, cfg: dict[str, Any], dist_info: DistInfo | None = None, command: str = "",
+                 log: Callable[[str], None] | None = None) -> None:
+        self.cfg = cfg
+        self.dist = dist_info or DistInfo()
+        self.command = command
+        self.out = Path(cfg["output"])
+        self._log = log or (lambda m: print(m, file=sys.stderr))
+        if cfg.get("threads"):
+            torch.set_num_threads(int(cfg["threads"]))
+        self.seed = int(cfg["seed"])
+        torch.manual_seed(self.seed)
+        np.random.seed(self.seed % (2 ** 32))
+
+        mcfg = cfg["model"]
+        self.model = build_model(mcfg)
+        if mcfg.get("encoder_weights"):
+            self.log(load_encoder_weights(self.model, mcfg["encoder_weights"]) or "")
+        if mcfg.get("init"):
+            self.log(init_weights(self.model, str(mcfg["init"])))
+        self.model.config.training_data = self._describe_data()
+        if self.dist.enabled:
+            convert_batchnorm(self.model)
+
+        label_set = mcfg.get("label_set") or self.model.config.label_set
+        self.train_set = self._datasets(cfg["data"]["train"], label_set, "train")
+        self.val_set = self._datasets(cfg["data"]["val"], label_set, "val") if cfg["data"]["val"] else None
+        aug = cfg["augment"]
+        self.transform = training_transform(
+            crop_size=aug["crop_size"], scale=aug["scale"], flip=aug["flip"], color_jitter=aug["color_jitter"],
+            weather_p=aug["weather_p"], weather_kinds=aug["weather_kinds"], resize=aug["resize"],
+            weather_severity=aug["weather_severity"])
+        self.augmented = AugmentedDataset(self.train_set, self.transform, self.seed)
+
+        self.batch = int(cfg["batch_size"])
+        if self.batch % self.dist.world_size:
+            raise InputError(f"batch_size {self.batch} is not divisible by the {self.dist.world_size} processes")
+        if aug["crop_size"] is None and self.batch // self.dist.world_size > 1 and not aug["resize"]:
+            self.log("note: no crop_size/resize; all images in a batch must share one size")
+        self.accumulate = int(cfg["accumulate"])
+        self.micro_per_epoch = len(self.train_set) // self.batch
+        self.steps_per_epoch = self.micro_per_epoch // self.accumulate
+        if self.steps_per_epoch < 1:
+            raise InputError(f"{len(self.train_set)} training samples are fewer than one step "
+                             f"(batch_size {self.batch} x accumulate {self.accumulate})")
+        self.total_steps = int(cfg["steps"]) if cfg["steps"] is not None else \
+            int(cfg["epochs"]) * self.steps_per_epoch
+
+        lcfg = cfg["loss"]
+        tasks = [t for t in self.model.config.tasks if t in ("segmentation", "depth")]
+        self.weighting = build_weighting(lcfg["weighting"], tasks, lcfg.get("weights"),
+                                         float(lcfg.get("dwa_temperature", 2.0)))
+        cw = None
+        if lcfg.get("class_weights") is not None:
+            cw = torch.tensor([float(v) for v in lcfg["class_weights"]])
+            if len(cw) != self.model.config.num_classes:
+                raise InputError(f"loss.class_weights has {len(cw)} values for "
+                                 f"{self.model.config.num_classes} classes")
+        self.step_module = TrainStep(self.model, self.weighting, lcfg["depth"], cw,
+                                     self.dist.world_size, bool(cfg["bf16"]))
+        self.optimizer = build_optimizer(self.model, cfg["optim"], list(self.weighting.parameters()))
+        self.scheduler = build_scheduler(self.optimizer, self.total_steps, cfg["optim"])
+        self.runner: nn.Module = self.step_module
+        if self.dist.enabled:
+            self.runner = nn.parallel.DistributedDataParallel(self.step_module, broadcast_buffers=False)
+
+        self.step = 0
+        self.epoch = 0
+        self.best: float | None = None
+        self.epoch_sums: dict[str, float] = {}
+        self.epoch_counts: dict[str, int] = {}
+        self.history: list[dict[str, Any]] = []
+
+    # -- helpers --------------------------------------------------------------------------
+    def log(self, message: str) -> None:
+        if message and self.dist.is_main:
+            self._log(message)
+
+    def _describe_data(self) -> str:
+        parts = []
+        for d in self.cfg["data"]["train"]:
+            parts.append(f"{d.get('type')}:{d.get('split', '')}".rstrip(":"))
+        return "hydranet train: " + ", ".join(parts)
+
+    def _datasets(self, entries: Sequence[Mapping[str, Any]], label_set: str | None, split: str) -> Any:
+        built = []
+        for entry in entries:
+            ds = build_dataset(entry, label_set, on_bad_label=self.cfg["data"]["on_bad_label"])
+            if self.cfg["data"]["verify"] and hasattr(ds, "verify") and split == "train":
+                ds.verify(_progress(self.dist.is_main))
+            built.append(ds)
+        if len(built) == 1:
+            return built[0]
+        return MixedDataset(built, [int(e.get("repeat", 1)) for e in entries])
+
+    def _loader(self, epoch: int, start_micro: int, stop_micro: int) -> DataLoader:
+        sampler = StepBatchSampler(len(self.train_set), self.batch, self.seed, epoch, start_micro, stop_micro,
+                                   self.dist.rank, self.dist.world_size)
+        workers = int(self.cfg["data"]["num_workers"])
+        return DataLoader(self.augmented, batch_sampler=sampler, collate_fn=collate, num_workers=workers,
+                          persistent_workers=False)
+
+    def _set_train_mode(self) -> None:
+        self.step_module.train()
+        if self.cfg["freeze_bn"]:
+            for m in self.model.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.eval()
+
+    # -- state ----------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "format": "hydranet-train-state", "version": 1,
+            "step": self.step, "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "weighting": self.weighting.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": capture_rng(),
+            "best": self.best,
+            "epoch_sums": dict(self.epoch_sums), "epoch_counts": dict(self.epoch_counts),
+            "config": dump_config(self.cfg),
+            "model_config": self.model.config.to_json(),
+            "world_size": self.dist.world_size,
+        }
+
+    def load(self, path: str | Path) -> None:
+        state = load_state(path)
+        try:
+            self.model.load_state_dict(state["model"])
+            self.weighting.load_state_dict(state["weighting"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise CheckpointError(f"{path}: does not match this config's model/optimiser ({first}); "
+                                  "resume with the config it was written with") from None
+        restore_rng(state["rng"])
+        self.step, self.epoch = int(state["step"]), int(state["epoch"])
+        self.best = state.get("best")
+        self.epoch_sums = dict(state.get("epoch_sums", {}))
+        self.epoch_counts = dict(state.get("epoch_counts", {}))
+        self.log(f"resumed from {path} at step {self.step} (epoch {self.epoch})")
+
+    def save_checkpoint(self, name: str = "last.pt") -> Path | None:
+        if not self.dist.is_main:
+            return None
+        return save_state(self.out / name, self.state())
+
+    def _metadata(self, val: Mapping[str, Any] | None) -> dict[str, Any]:
+        return {"command": self.command, "config": dump_config(self.cfg), "step": self.step,
+                "epoch": self.epoch, "validation": dict(val) if val else None}
+
+    # -- validation -----------------------------------------------------------------------
+    def validate(self) -> dict[str, Any] | None:
+        if self.val_set is None or not self.dist.is_main:
+            return None
+        vcfg = self.cfg["val"]
+        self.model.eval()
+        try:
+            res = evaluate(model_predict_fn(self.model, vcfg["resize"], bool(self.cfg["bf16"])), self.val_set,
+                           self.model.config.num_classes, self.model.config.class_names,
+                           protocol=vcfg["depth_protocol"] or "none",
+                           max_depth=None if vcfg["depth_protocol"] else self.model.config.depth_range[1],
+                           batch_size=int(vcfg["batch_size"]), max_images=vcfg["max_images"],
+                           progress=True, desc=f"val epoch {self.epoch}")
+        finally:
+            self._set_train_mode()
+        flat: dict[str, Any] = {"epoch": self.epoch, "step": self.step}
+        if "segmentation" in res:
+            flat.update(miou=res["segmentation"]["miou"], pixel_accuracy=res["segmentation"]["pixel_accuracy"])
+        if "depth" in res:
+            flat.update(abs_rel=res["depth"]["abs_rel"], rmse=res["depth"]["rmse"], delta1=res["depth"]["delta1"])
+        flat["detail"] = res
+        return flat
+
+    # -- the loop -------------------------------------------------------------------------
+    def fit(self, resume: str | Path | None = None, stop_after: int | None = None) -> dict[str, Any]:
+        """Train until ``total_steps`` (or ``stop_after`` more steps); returns a summary."""
+        if resume is not None:
+            self.load(resume)
+        if self.dist.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.yaml").write_text(dump_config(self.cfg))
+        writer = self._tensorboard()
+        target = self.total_steps if stop_after is None else min(self.total_steps, self.step + int(stop_after))
+        self._set_train_mode()
+        start_time = time.time()
+        last_val: dict[str, Any] | None = None
+        self.log(f"training {self.model.config.name or 'hydranet'} ({self.model.config.encoder}, "
+                 f"{self.model.config.num_classes} classes) on {len(self.train_set)} samples: "
+                 f"{self.total_steps} steps of batch {self.batch}x{self.accumulate}, "
+                 f"{self.steps_per_epoch} steps/epoch, {self.dist.world_size} process(es)")
+        bar = tqdm(total=target, initial=self.step, desc="train", disable=not self.dist.is_main, dynamic_ncols=True)
+        try:
+            while self.step < target:
+                self.epoch = self.step // self.steps_per_epoch
+                in_epoch = self.step % self.steps_per_epoch
+                stop_step = min(self.steps_per_epoch, in_epoch + (target - self.step))
+                loader = self._loader(self.epoch, in_epoch * self.accumulate, stop_step * self.accumulate)
+                micro = 0
+                for batch in loader:
+                    loss, logged = self.runner(batch)
+                    (loss / self.accumulate).backward()
+                    for t, v in logged.items():
+                        self.epoch_sums[t] = self.epoch_sums.get(t, 0.0) + v
+                        self.epoch_counts[t] = self.epoch_counts.get(t, 0) + 1
+                    micro += 1
+                    if micro % self.accumulate:
+                        continue
+                    if self.cfg["optim"].get("grad_clip"):
+                        nn.utils.clip_grad_norm_(self.step_module.parameters(), float(self.cfg["optim"]["grad_clip"]))
+                    self.optimizer.step()
+                    self.optimizer.zero_grad(set_to_none=True)
+                    self.scheduler.step()
+                    self.step += 1
+                    bar.update(1)
+                    loss_value = float(loss.detach())
+                    if not math.isfinite(loss_value):
+                        raise HydranetError(f"loss became {loss_value} at step {self.step}; lower the "
+                                            "learning rates (optim.lr_*) or enable optim.grad_clip")
+                    self._log_step(writer, loss_value, logged, bar)
+                    every = int(self.cfg["checkpoint_every"] or 0)
+                    if every and self.step % every == 0:
+                        self.save_checkpoint()
+                if self.step % self.steps_per_epoch == 0:
+                    last_val = self._end_epoch(writer) or last_val
+        except KeyboardInterrupt:
+            bar.close()
+            path = self.save_checkpoint()
+            if path is not None:
+                self.log(f"interrupted at step {self.step}: saved {path}; continue with --resume {path}")
+            raise
+        bar.close()
+        if self.step % self.steps_per_epoch and self.step == self.total_steps:
+            last_val = self._end_epoch(writer, partial=True) or last_val
+        self.save_checkpoint()
+        if self.dist.is_main:
+            save_weights(self.model, self.out / "last.safetensors", self._metadata(last_val))
+            if self.best is None and last_val is None:
+                save_weights(self.model, self.out / "best.safetensors", self._metadata(None))
+        if writer is not None:
+            writer.close()
+        barrier()
+        summary = {"step": self.step, "epoch": self.epoch, "seconds": time.time() - start_time,
+                   "best": self.best, "last_validation": last_val, "output": str(self.out)}
+        return summary
+
+    def _end_epoch(self, writer: Any, partial: bool = False) -> dict[str, Any] | None:
+        means = {t: self.epoch_sums[t] / self.epoch_counts[t] for t in self.epoch_sums if self.epoch_counts.get(t)}
+        self.weighting.end_epoch(means)
+        self.epoch_sums, self.epoch_counts = {}, {}
+        finished_epoch = self.epoch + (0 if partial else 1)
+        val = None
+        every = max(int(self.cfg["val"]["every"] or 1), 1)
+        if self.val_set is not None and (finished_epoch % every == 0 or self.step == self.total_steps):
+            val = self.validate()
+        if self.dist.is_main:
+            if val is not None:
+                score = val["miou"] if "miou" in val else -val.get("abs_rel", float("inf"))
+                row = {k: v for k, v in val.items() if k != "detail"}
+                row["epoch"] = finished_epoch
+                self._csv("val.csv", row)
+                self.log("val epoch {}: {}".format(finished_epoch, ", ".join(
+                    f"{k} {v:.4f}" for k, v in row.items() if isinstance(v, float))))
+                if writer is not None:
+                    for k, v in row.items():
+                        if isinstance(v, float):
+                            writer.add_scalar(f"val/{k}", v, self.step)
+                if self.best is None or score > self.best:
+                    self.best = float(score)
+                    save_weights(self.model, self.out / "best.safetensors", self._metadata(val))
+            save_weights(self.model, self.out / "last.safetensors", self._metadata(val))
+            self.save_checkpoint()
+        barrier()
+        return val
+
+    def _log_step(self, writer: Any, loss: float, logged: Mapping[str, float], bar: Any) -> None:
+        if not self.dist.is_main:
+            return
+        lrs = [g["lr"] for g in self.optimizer.param_groups]
+        weights = self.weighting.current_weights()
+        bar.set_postfix(loss=f"{loss:.3f}", **{t[:4]: f"{v:.3f}" for t, v in logged.items()})
+        every = max(int(self.cfg["log_every"] or 1), 1)
+        if self.step % every and self.step != self.total_steps:
+            return
+        row = {"step": self.step, "epoch": self.epoch, "loss": loss, "lr_encoder": lrs[0], "lr_decoder": lrs[1]}
+        for t in ("segmentation", "depth"):
+            row[f"loss_{t}"] = logged.get(t, float("nan"))
+            row[f"weight_{t}"] = weights.get(t, float("nan"))
+        self._csv("train.csv", row)
+        if writer is not None:
+            for k, v in row.items():
+                if k not in ("step", "epoch") and isinstance(v, float) and math.isfinite(v):
+                    writer.add_scalar(f"train/{k}", v, self.step)
+
+    def _csv(self, name: str, row: Mapping[str, Any]) -> None:
+        path = self.out / name
+        new = not path.exists()
+        with path.open("a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                w.writeheader()
+            w.writerow(row)
+
+    def _tensorboard(self) -> Any:
+        if not (self.cfg["tensorboard"] and self.dist.is_main):
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            self.log("note: tensorboard is not installed; logging to CSV only (pip install 'hydranet[train]')")
+            return None
+        return SummaryWriter(str(self.out / "tensorboard"))
+
+
+__all__ = ["AugmentedDataset", "StepBatchSampler", "TrainStep", "Trainer", "epoch_order"]

@@ -1,0 +1,138 @@
+"""Training: exact resume, Ctrl-C checkpoint, init from weights, config errors (tiny models, CPU)."""
+
+import copy
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import hydranet
+from hydranet.checkpoints import read_metadata
+from hydranet.errors import CheckpointError, InputError
+from hydranet.training.config import load_config
+from hydranet.training.trainer import Trainer, epoch_order
+
+TINY_MODEL = {"factory": "hydranet", "num_classes": 3, "decoder_channels": 16}
+
+
+def make_folder_dataset(root: Path, n: int = 6, size=(20, 24), seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    for sub in ("images", "labels", "depth"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        im = rng.integers(0, 256, size + (3,), dtype=np.uint8)
+        Image.fromarray(im).save(root / "images" / f"{i}.png")
+        if i % 2 == 0:  # asymmetric: half the images have labels, two thirds have depth
+            Image.fromarray((im[..., 0] // 86).astype(np.uint8)).save(root / "labels" / f"{i}.png")
+        if i % 3 != 0:
+            Image.fromarray(im[..., 1].astype(np.uint16) * 20 + 256).save(root / "depth" / f"{i}.png")
+    return root
+
+
+def tiny_config(tmp_path: Path, **over) -> dict:
+    data = make_folder_dataset(tmp_path / "data")
+    cfg = load_config(None, [f"data.train=[{{type: folder, root: {data}}}]", "steps=5"])
+    cfg.update(output=str(tmp_path / "run"), seed=5, batch_size=2, steps=5, tensorboard=False, threads=1,
+               log_every=1)
+    cfg["model"].update(TINY_MODEL)
+    cfg["augment"].update(crop_size=[16, 16], scale=[0.8, 1.2], weather_p=0.5, color_jitter=0.1)
+    cfg["loss"]["weighting"] = "dwa"
+    for k, v in over.items():
+        cfg[k] = v
+    return cfg
+
+
+def test_epoch_order_depends_only_on_seed_and_epoch():
+    assert np.array_equal(epoch_order(10, 1, 2), epoch_order(10, 1, 2))
+    assert not np.array_equal(epoch_order(10, 1, 2), epoch_order(10, 1, 3))
+    assert sorted(epoch_order(10, 1, 2)) == list(range(10))
+
+
+def test_resume_is_bit_identical(tmp_path):
+    # 6 samples, batch 2: 3 steps per epoch, so the interruption at step 2 is mid-epoch and
+    # the resumed run crosses an epoch boundary (DWA updates its weights there).
+    cfg = tiny_config(tmp_path)
+    full = Trainer(copy.deepcopy(cfg), log=lambda m: None)
+    full.fit()
+    cfg2 = copy.deepcopy(cfg)
+    cfg2["output"] = str(tmp_path / "run2")
+    first = Trainer(copy.deepcopy(cfg2), log=lambda m: None)
+    assert first.fit(stop_after=2)["step"] == 2
+    second = Trainer(copy.deepcopy(cfg2), log=lambda m: None)
+    second.fit(resume=tmp_path / "run2" / "last.pt")
+    assert second.step == full.step == 5
+    a, b = full.model.state_dict(), second.model.state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert torch.equal(full.weighting.history, second.weighting.history)
+    # and the weights really changed during training
+    fresh = Trainer(copy.deepcopy(cfg), log=lambda m: None)
+    assert not torch.equal(fresh.model.state_dict()["segm.weight"], a["segm.weight"])
+    rows = list(csv.DictReader(open(tmp_path / "run" / "train.csv")))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5]
+    assert all(np.isfinite(float(r["loss"])) for r in rows)
+    meta = read_metadata(tmp_path / "run" / "last.safetensors")
+    assert "steps: 5" in meta["extra"] or '"step": 5' in meta["extra"]
+    model = hydranet.load_model(tmp_path / "run" / "last.safetensors")
+    assert model.config.num_classes == 3 and model.config.decoder_channels == 16
+
+
+def test_ctrl_c_saves_a_checkpoint(tmp_path):
+    cfg = tiny_config(tmp_path)
+    trainer = Trainer(cfg, log=lambda m: None)
+    real_log = trainer._log_step
+
+    def interrupting_log(*args):
+        real_log(*args)
+        if trainer.step == 3:
+            raise KeyboardInterrupt
+
+    trainer._log_step = interrupting_log
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert state["step"] == 3
+    assert set(state) >= {"model", "optimizer", "scheduler", "rng", "weighting"}
+
+
+def test_validation_and_init_from_weights_with_other_class_count(tmp_path):
+    src = hydranet.model.hydranet(5, encoder="mobilenetv2")
+    src.config.decoder_channels = 256
+    path = hydranet.save_weights(src, tmp_path / "five.safetensors")
+    cfg = tiny_config(tmp_path, steps=3)
+    cfg["model"].update(decoder_channels=None, init=str(path))
+    cfg["data"]["val"] = copy.deepcopy(cfg["data"]["train"])
+    cfg["val"]["max_images"] = 2
+    logs = []
+    trainer = Trainer(cfg, log=logs.append)
+    report = next(m for m in logs if m.startswith("init:"))
+    assert "NOT loaded (class-count mismatch, weights have 5 classes, model 3)" in report
+    assert "segm.weight" in report and "segm.bias" in report
+    assert torch.equal(trainer.model.state_dict()["conv8.weight"], src.state_dict()["conv8.weight"])
+    trainer.fit()
+    val = list(csv.DictReader(open(tmp_path / "run" / "val.csv")))
+    assert val and 0.0 <= float(val[-1]["miou"]) <= 1.0 and float(val[-1]["abs_rel"]) > 0
+    assert (tmp_path / "run" / "best.safetensors").is_file()
+    wrong = tiny_config(tmp_path, steps=1)
+    wrong["model"].update(encoder="efficientnet_lite0", decoder_channels=None, init=str(path))
+    with pytest.raises(CheckpointError, match="do not fit"):
+        Trainer(wrong, log=lambda m: None)
+
+
+def test_config_errors_are_one_line(tmp_path):
+    with pytest.raises(InputError, match="unknown config key 'optim.lr'"):
+        load_config(None, ["optim.lr=0.1", "data.train=[{type: camvid, root: x}]", "steps=1"])
+    with pytest.raises(InputError, match="no training data"):
+        load_config(None, ["steps=1"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: {train: [{type: camvid, root: /nonexistent}]}\nsteps: 1\n")
+    r = subprocess.run([sys.executable, "-m", "hydranet", "train", "--config", str(bad)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.strip() == "hydranet: error: /nonexistent: dataset root of camvid not found; fix 'root' in the config"
