@@ -1,0 +1,372 @@
+"""Reading images and videos, writing videos (H.264 MP4 and GIF) through PyAV.
+
+Images come back as uint8 RGB whatever they were stored as (greyscale, palette, RGBA,
+16-bit, EXIF-rotated). Videos are decoded frame by frame; a damaged or truncated video
+yields the frames decoded before the damage and records what went wrong in
+``VideoReader.error`` instead of raising mid-stream, so callers can keep that work.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import av
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..errors import InputError
+
+IMAGE_SUFFIXES: frozenset[str] = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
+VIDEO_SUFFIXES: frozenset[str] = frozenset(
+    {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".ts", ".gif"})
+VIDEO_FORMATS: tuple[str, ...] = ("mp4", "gif")
+DEFAULT_FPS = Fraction(25)
+
+# Allow big photos (panoramas) but keep PIL's protection against decompression bombs.
+Image.MAX_IMAGE_PIXELS = 200_000_000
+
+
+def is_image(path: str | Path) -> bool:
+    """True when the suffix is a still-image format."""
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def is_video(path: str | Path) -> bool:
+    """True when the suffix is a video format (animated GIF counts as video)."""
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+def to_rgb8(array: np.ndarray) -> np.ndarray:
+    """Any greyscale / RGB / RGBA array of uint8, uint16 or float to uint8 RGB ``(H, W, 3)``.
+
+    16-bit values are scaled by 1/256 (0-65535 -> 0-255, what PIL does for 16-bit RGB);
+    floats are taken as 0-1 when their maximum is at most 1, else as 0-255. Alpha is dropped.
+    """
+    a = np.asarray(array)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim == 3 and a.shape[2] in (2, 4):  # grey + alpha, RGBA
+        a = a[:, :, :-1]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3)):
+        raise InputError(f"cannot use an image array of shape {a.shape}")
+    if a.dtype == np.uint8:
+        pass
+    elif a.dtype.kind in "ui":
+        a = (np.clip(a, 0, 65535).astype(np.uint32) >> 8).astype(np.uint8)
+    elif a.dtype.kind == "f":
+        finite = np.nan_to_num(a.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+        peak = float(finite.max()) if finite.size else 0.0
+        scale = 255.0 if peak <= 1.0 else 1.0
+        a = np.clip(finite * scale + 0.5, 0, 255).astype(np.uint8)
+    elif a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    else:
+        raise InputError(f"cannot use an image array of dtype {a.dtype}")
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(a)
+
+
+def _pil_to_rgb8(im: Image.Image) -> np.ndarray:
+    if im.mode in ("RGB", "L"):
+        return to_rgb8(np.asarray(im))
+    if im.mode.startswith("I;16") or im.mode in ("I", "F"):
+        return to_rgb8(np.asarray(im))
+    # Palette, RGBA, LA, CMYK, YCbCr, 1-bit: PIL's conversion (alpha is dropped).
+    return to_rgb8(np.asarray(im.convert("RGB")))
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An image file as uint8 RGB ``(H, W, 3)``, upright according to its EXIF orientation.
+
+    Raises ``InputError`` naming the file when it is missing or not a readable image.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not an image")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            image = _pil_to_rgb8(im)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
+    except UnidentifiedImageError:
+        raise InputError(f"{path}: not an image (unrecognised or corrupt file)") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise InputError(f"{path}: cannot read image ({_one_line(exc)})") from None
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise InputError(f"{path}: image is empty ({image.shape[1]}x{image.shape[0]})")
+    return image
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+class VideoReader:
+    """Decodes a video file into uint8 RGB frames.
+
+    ``fps`` is the stream's average frame rate, ``frame_count`` the number of frames the
+    container announces (0 when unknown). Iterating yields frames; ``frames(every)`` yields
+    ``(index, frame)`` for every ``every``-th frame. When the file is damaged or ends early,
+    iteration stops after the last good frame and ``error`` says what happened.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise InputError(f"{self.path}: is a folder, not a video")
+        if not self.path.exists():
+            raise InputError(f"{self.path}: no such file")
+        try:
+            self._container = av.open(str(self.path), "r")
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            raise InputError(f"{self.path}: not a readable video ({_ffmpeg_message(exc)})") from None
+        if not self._container.streams.video:
+            self._container.close()
+            raise InputError(f"{self.path}: contains no video stream")
+        self._stream = self._container.streams.video[0]
+        # FFmpeg's default slice threading: frame threading would add latency and, on a cut
+        # file, swallow the frames still inside the decoder. Decoding runs beside the network
+        # in a background thread anyway (see ``threads.Prefetch``).
+        rate = self._stream.average_rate or self._stream.guessed_rate
+        self.fps: Fraction = Fraction(rate) if rate and 0 < rate <= 1000 else DEFAULT_FPS
+        self.width: int = int(self._stream.codec_context.width)
+        self.height: int = int(self._stream.codec_context.height)
+        self.frame_count: int = int(self._stream.frames or 0)
+        self.expected_frames: int = self.frame_count or self._frames_from_duration()
+        self.frames_decoded = 0
+        self.error: str | None = None
+
+    def _frames_from_duration(self) -> int:
+        duration = None
+        if self._stream.duration and self._stream.time_base:
+            duration = float(self._stream.duration * self._stream.time_base)
+        elif self._container.duration:
+            duration = self._container.duration / av.time_base
+        return int(round(duration * float(self.fps))) if duration else 0
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for _, frame in self.frames():
+            yield frame
+
+    def frames(self, every: int = 1) -> Iterator[tuple[int, np.ndarray]]:
+        """``(source frame index, RGB frame)`` for frames ``0, every, 2*every, ...``.
+
+        A packet that does not decode is skipped (as ffmpeg does); a file that cannot be
+        read further ends the iteration. Either way ``error`` describes the damage.
+        """
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        index = bad_packets = 0
+        first_problem = ""
+        try:
+            for packet in self._container.demux(self._stream):
+                try:
+                    decoded = packet.decode()
+                except (av.FFmpegError, ValueError) as exc:
+                    bad_packets += 1
+                    first_problem = first_problem or f"after frame {index}: {_ffmpeg_message(exc)}"
+                    continue
+                for frame in decoded:
+                    if index % every == 0:
+                        yield index, _frame_to_rgb(frame)
+                    index += 1
+                    self.frames_decoded = index
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            first_problem = first_problem or f"after frame {index}: {_ffmpeg_message(exc)}"
+            bad_packets += 1
+        # A cut file often ends without any decoding error; the container's count tells.
+        expected = self.expected_frames
+        slack = 0 if self.frame_count else max(1, int(0.1 * expected))
+        detail = f"; first error {first_problem}" if first_problem else ""
+        if expected and index < expected - slack:
+            self.error = (f"video ends early: decoded {index} of {expected} frames (truncated or "
+                          f"damaged file{detail}); kept the {index} frames decoded")
+        elif bad_packets:
+            self.error = (f"video is damaged: {bad_packets} packet(s) did not decode "
+                          f"({first_problem}); kept the {index} frames that did")
+        elif index == 0:
+            self.error = "video has no decodable frames"
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> "VideoReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _ffmpeg_message(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or _one_line(exc)
+    return str(text)
+
+
+def _frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
+    rgb = frame.to_ndarray(format="rgb24")
+    # Phone videos store portrait footage sideways plus a display-matrix rotation
+    # (counter-clockwise degrees); apply it like ffmpeg's autorotate does.
+    k = int(round((frame.rotation or 0) / 90.0)) % 4
+    return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
+
+
+def iter_video(path: str | Path, every: int = 1) -> tuple[Fraction, Iterator[np.ndarray]]:
+    """``(fps, frames)`` of a video; a shortcut over ``VideoReader`` for simple loops."""
+    reader = VideoReader(path)
+
+    def frames() -> Iterator[np.ndarray]:
+        with reader:
+            for _, frame in reader.frames(every):
+                yield frame
+
+    return reader.fps, frames()
+
+
+def read_video(path: str | Path) -> tuple[Fraction, list[np.ndarray]]:
+    """All frames of a (small) video in memory; raises ``InputError`` if it is damaged."""
+    with VideoReader(path) as reader:
+        frames = list(reader)
+    if reader.error:
+        raise InputError(f"{path}: {reader.error}")
+    return reader.fps, frames
+
+
+class VideoWriter:
+    """Writes RGB frames to an H.264 MP4 or a GIF, chosen by the file suffix (or ``format``).
+
+    Use as a context manager; frames may be written as soon as they exist and the frame
+    size is taken from the first one. MP4 uses libx264 (``crf``, ``preset``) in yuv420p,
+    which needs even sizes: odd frames are padded by repeating their last row/column.
+    GIF gets a palette per frame (FFmpeg's palettegen/paletteuse); its frame delays are
+    whole centiseconds, so 30 fps plays at 100/3 fps. The file is closed properly even when
+    the ``with`` block fails, so frames written so far stay readable.
+    """
+
+    def __init__(self, path: str | Path, fps: float | Fraction, format: str | None = None,
+                 crf: int = 20, preset: str = "veryfast") -> None:
+        self.path = Path(path)
+        self.format = (format or self.path.suffix.lstrip(".")).lower()
+        if self.format not in VIDEO_FORMATS:
+            raise InputError(f"{self.path}: cannot write video format {self.format!r}; "
+                             f"use one of {', '.join(VIDEO_FORMATS)}")
+        self.fps = _as_fraction(fps)
+        self.crf, self.preset = crf, preset
+        self.frames_written = 0
+        self.size: tuple[int, int] | None = None  # (height, width) of the frames given
+        self._container: av.container.OutputContainer | None = None
+        self._stream = None
+        self._graph = None
+        self._closed = False
+
+    def _open(self, height: int, width: int) -> None:
+        self.size = (height, width)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.format == "mp4":
+            self._container = av.open(str(self.path), "w", options={"movflags": "+faststart"})
+            codec = "libx264" if "libx264" in av.codecs_available else "h264"
+            stream = self._container.add_stream(
+                codec, rate=self.fps, options={"crf": str(self.crf), "preset": self.preset})
+            stream.pix_fmt = "yuv420p"
+            stream.width, stream.height = width + width % 2, height + height % 2
+        else:
+            self._container = av.open(str(self.path), "w", format="gif")
+            stream = self._container.add_stream("gif", rate=self.fps)
+            stream.pix_fmt = "pal8"
+            stream.width, stream.height = width, height
+            self._graph = _gif_palette_graph(width, height, self.fps)
+        self._stream = stream
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one uint8 RGB ``(H, W, 3)`` frame; every frame must have the first one's size."""
+        if self._closed:
+            raise ValueError(f"{self.path}: writer is closed")
+        frame = to_rgb8(frame) if frame.dtype != np.uint8 or frame.ndim != 3 else frame
+        h, w = frame.shape[:2]
+        if self._container is None:
+            self._open(h, w)
+        elif (h, w) != self.size:
+            raise ValueError(f"{self.path}: frame size {w}x{h} differs from the first frame's "
+                             f"{self.size[1]}x{self.size[0]}")
+        if self.format == "mp4" and (h % 2 or w % 2):
+            frame = np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        vf.pts = self.frames_written
+        vf.time_base = 1 / self.fps
+        self.frames_written += 1
+        if self._graph is not None:
+            self._graph.push(vf)
+            self._drain_graph()
+        else:
+            self._mux(self._stream.encode(vf))
+
+    def _drain_graph(self) -> None:
+        while True:
+            try:
+                out = self._graph.pull()
+            except (av.BlockingIOError, av.EOFError):
+                return
+            self._mux(self._stream.encode(out))
+
+    def _mux(self, packets: list) -> None:
+        for packet in packets:
+            self._container.mux(packet)
+
+    def close(self) -> None:
+        """Flush the encoder and finish the file (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._container is None:
+            return
+        try:
+            if self._graph is not None:
+                self._graph.push(None)
+                self._drain_graph()
+            self._mux(self._stream.encode(None))
+        finally:
+            self._container.close()
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _as_fraction(fps: float | Fraction) -> Fraction:
+    if isinstance(fps, Fraction):
+        value = fps
+    else:
+        value = Fraction(fps).limit_denominator(1001)
+    if not (value > 0 and math.isfinite(float(value))):
+        raise ValueError(f"fps must be positive, got {fps}")
+    return value
+
+
+def _gif_palette_graph(width: int, height: int, fps: Fraction) -> av.filter.Graph:
+    """rgb24 -> pal8 with an optimal palette per frame (``stats_mode=single``)."""
+    graph = av.filter.Graph()
+    source = graph.add_buffer(width=width, height=height, format="rgb24", time_base=1 / fps)
+    split = graph.add("split")
+    gen = graph.add("palettegen", "stats_mode=single:reserve_transparent=0")
+    use = graph.add("paletteuse", "new=1:dither=bayer:bayer_scale=3")
+    sink = graph.add("buffersink")
+    source.link_to(split)
+    split.link_to(gen, 0, 0)
+    split.link_to(use, 1, 0)
+    gen.link_to(use, 0, 1)
+    use.link_to(sink)
+    graph.configure()
+    return graph

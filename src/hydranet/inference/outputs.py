@@ -1,0 +1,230 @@
+"""What ``hydranet predict`` writes for an image or a video, and under which names.
+
+For an input ``NAME`` and output stem ``OUT/NAME``:
+
+- pictures: ``NAME_panel.png``, ``NAME_overlay.png``, ``NAME_segmentation.png``,
+  ``NAME_depth.png`` (videos: ``NAME_panel.mp4`` / ``.gif`` ...);
+- raw: ``NAME_raw_labels.png``, ``NAME_raw_depth.png`` (KITTI uint16), ``NAME_raw_depth.npy``
+  and the sidecar ``NAME_raw.json`` (videos: one file per frame in ``NAME_raw/``);
+- 3D: ``NAME.ply`` and ``NAME_bev.png`` (videos: ``NAME_pointcloud/FRAME.ply`` and
+  ``NAME_bev.mp4``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ..errors import HydranetError
+from .media import VideoWriter
+from .pointcloud import Intrinsics, backproject, bev_image, point_colors, write_ply
+from .predictor import Prediction
+from .raw import save_depth_npy, save_depth_png, save_labels_png, sidecar, write_sidecar
+from .render import colorize_depth
+
+VISUALS: tuple[str, ...] = ("panel", "overlay", "segmentation", "depth")
+SAVE_KINDS: tuple[str, ...] = VISUALS + ("raw",)
+
+
+@dataclass
+class OutputOptions:
+    """Choices of what to write and how to draw it."""
+
+    save: tuple[str, ...] = ("panel",)
+    video_formats: tuple[str, ...] = ("mp4",)
+    depth_range: tuple[float, float] | None = None
+    alpha: float = 0.5
+    cmap: str = "plasma"
+    pointcloud: bool = False
+    bev: bool = False
+    intrinsics: Intrinsics | None = None
+    point_colors: str = "class"
+    model_name: str = ""
+    label_set: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def visuals(self) -> tuple[str, ...]:
+        return tuple(k for k in VISUALS if k in self.save)
+
+    def check(self, has_depth: bool) -> None:
+        """Raise ``HydranetError`` for choices the model cannot serve."""
+        unknown = [k for k in self.save if k not in SAVE_KINDS]
+        if unknown:
+            raise HydranetError(f"--save: unknown output(s) {', '.join(unknown)}; "
+                                f"choose from {','.join(SAVE_KINDS)}")
+        if not has_depth and ("depth" in self.save or self.pointcloud or self.bev):
+            raise HydranetError("these weights have no depth head; drop depth from --save and "
+                                "--pointcloud/--bev")
+        if (self.pointcloud or self.bev) and self.intrinsics is None:
+            raise HydranetError("--pointcloud and --bev need the camera: pass --intrinsics "
+                                "fx,fy,cx,cy or --calib calib_cam_to_cam.txt")
+
+
+def render(kind: str, pred: Prediction, opts: OutputOptions) -> np.ndarray:
+    """One of ``VISUALS`` as a uint8 RGB picture."""
+    if kind == "panel":
+        return pred.panel(depth_range=opts.depth_range, alpha=opts.alpha, cmap=opts.cmap)
+    if kind == "overlay":
+        return pred.overlay(opts.alpha)
+    if kind == "segmentation":
+        return pred.colorize()
+    if kind == "depth":
+        return colorize_depth(pred.depth, opts.depth_range or pred.depth_range, opts.cmap)
+    raise ValueError(f"unknown picture {kind!r}")
+
+
+def image_paths(stem: Path, opts: OutputOptions, has_depth: bool = True) -> dict[str, Path]:
+    """Every file written for an image with output stem ``stem`` (``OUT/NAME``)."""
+    name = stem.name
+    paths = {kind: stem.with_name(f"{name}_{kind}.png") for kind in opts.visuals}
+    if "raw" in opts.save:
+        paths["raw_labels"] = stem.with_name(f"{name}_raw_labels.png")
+        if has_depth:
+            paths["raw_depth_png"] = stem.with_name(f"{name}_raw_depth.png")
+            paths["raw_depth_npy"] = stem.with_name(f"{name}_raw_depth.npy")
+        paths["raw_json"] = stem.with_name(f"{name}_raw.json")
+    if opts.pointcloud:
+        paths["pointcloud"] = stem.with_name(f"{name}.ply")
+    if opts.bev:
+        paths["bev"] = stem.with_name(f"{name}_bev.png")
+    return paths
+
+
+def video_paths(stem: Path, opts: OutputOptions) -> dict[str, Path]:
+    """Every file or folder written for a video with output stem ``stem``."""
+    name = stem.name
+    kinds = list(opts.visuals) + (["bev"] if opts.bev else [])
+    paths = {f"{kind}.{fmt}": stem.with_name(f"{name}_{kind}.{fmt}")
+             for kind in kinds for fmt in opts.video_formats}
+    if "raw" in opts.save:
+        paths["raw_dir"] = stem.with_name(f"{name}_raw")
+        paths["raw_json"] = stem.with_name(f"{name}_raw.json")
+    if opts.pointcloud:
+        paths["pointcloud_dir"] = stem.with_name(f"{name}_pointcloud")
+    return paths
+
+
+def existing(paths: dict[str, Path]) -> list[Path]:
+    """Those of ``paths`` that already exist (folders only when not empty)."""
+    found = []
+    for path in paths.values():
+        if path.is_dir():
+            if any(path.iterdir()):
+                found.append(path)
+        elif path.exists():
+            found.append(path)
+    return found
+
+
+def _write_rgb(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), np.ascontiguousarray(image[:, :, ::-1])):
+        raise OSError(f"{path}: could not write image")
+
+
+def _points(pred: Prediction, opts: OutputOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    points, pixels = backproject(pred.depth, opts.intrinsics)
+    colours = point_colors(pred.labels, pred.image, pred.palette, pixels, opts.point_colors)
+    labels = pred.labels.reshape(-1)[pixels]
+    return points, colours, labels
+
+
+def _bev(pred: Prediction, points: np.ndarray, labels: np.ndarray, opts: OutputOptions) -> np.ndarray:
+    """Bird's-eye view of the points in their class colours, out to the far end of the depth range."""
+    lo, hi = opts.depth_range or pred.depth_range
+    palette = np.concatenate([pred.palette, np.zeros((1, 3), np.uint8)])
+    colours = palette[np.minimum(labels.astype(np.int64), len(palette) - 1)]
+    return bev_image(points, colours, forward=(max(lo, 0.0), hi))
+
+
+def write_image_outputs(pred: Prediction, paths: dict[str, Path], opts: OutputOptions,
+                        source: str = "") -> None:
+    """Write every output of one image prediction to ``paths`` (from ``image_paths``)."""
+    for kind in opts.visuals:
+        _write_rgb(paths[kind], render(kind, pred, opts))
+    if "raw" in opts.save:
+        save_labels_png(paths["raw_labels"], pred.labels, len(pred.class_names))
+        files = {"labels": paths["raw_labels"].name}
+        if pred.depth is not None:
+            save_depth_png(paths["raw_depth_png"], pred.depth)
+            save_depth_npy(paths["raw_depth_npy"], pred.depth)
+            files.update(depth_png=paths["raw_depth_png"].name, depth_npy=paths["raw_depth_npy"].name)
+        write_sidecar(paths["raw_json"], sidecar(
+            pred.class_names, pred.palette, model=opts.model_name, label_set=opts.label_set,
+            source=source, image_size=pred.size, files=files, **opts.extra))
+    if opts.pointcloud or opts.bev:
+        points, colours, labels = _points(pred, opts)
+        if opts.pointcloud:
+            write_ply(paths["pointcloud"], points, colours, labels)
+        if opts.bev:
+            _write_rgb(paths["bev"], _bev(pred, points, labels, opts))
+
+
+class VideoSink:
+    """Writes the outputs of a video's predictions frame by frame; ``close()`` finishes them."""
+
+    def __init__(self, paths: dict[str, Path], fps: Fraction, opts: OutputOptions, source: str = "",
+                 every: int = 1, source_fps: Fraction | None = None) -> None:
+        self.paths, self.fps, self.opts, self.source, self.every = paths, fps, opts, source, every
+        self.source_fps = source_fps or fps
+        self.writers: dict[str, VideoWriter] = {
+            key: VideoWriter(path, fps) for key, path in paths.items()
+            if "." in key and key.split(".")[1] in ("mp4", "gif")
+        }
+        self.frames: list[int] = []
+        self.size: tuple[int, int] | None = None
+        self._meta: tuple[list[str], np.ndarray] | None = None
+        self._has_depth = False
+
+    def write(self, frame_index: int, pred: Prediction) -> None:
+        opts = self.opts
+        pictures = {kind: render(kind, pred, opts) for kind in opts.visuals}
+        if opts.pointcloud or opts.bev:
+            points, colours, labels = _points(pred, opts)
+            if opts.pointcloud:
+                write_ply(self.paths["pointcloud_dir"] / f"{frame_index:06d}.ply", points, colours, labels)
+            if opts.bev:
+                pictures["bev"] = _bev(pred, points, labels, opts)
+        for key, writer in self.writers.items():
+            writer.write(pictures[key.split(".")[0]])
+        if "raw" in opts.save:
+            folder = self.paths["raw_dir"]
+            save_labels_png(folder / f"{frame_index:06d}_labels.png", pred.labels, len(pred.class_names))
+            if pred.depth is not None:
+                save_depth_png(folder / f"{frame_index:06d}_depth.png", pred.depth)
+                save_depth_npy(folder / f"{frame_index:06d}_depth.npy", pred.depth)
+        self.frames.append(frame_index)
+        self.size = pred.size
+        self._meta = (pred.class_names, pred.palette)
+        self._has_depth = pred.depth is not None
+
+    def close(self) -> None:
+        """Finish every video file and write the raw sidecar (also after a failure)."""
+        errors = []
+        for writer in self.writers.values():
+            try:
+                writer.close()
+            except Exception as exc:  # finish the other files first
+                errors.append(exc)
+        if "raw" in self.opts.save and self._meta is not None:
+            folder = self.paths["raw_dir"].name
+            files = {"labels": f"{folder}/{{frame:06d}}_labels.png"}
+            if self._has_depth:
+                files.update(depth_png=f"{folder}/{{frame:06d}}_depth.png",
+                             depth_npy=f"{folder}/{{frame:06d}}_depth.npy")
+            write_sidecar(self.paths["raw_json"], sidecar(
+                *self._meta, model=self.opts.model_name, label_set=self.opts.label_set,
+                source=self.source, image_size=self.size, files=files,
+                fps=float(self.source_fps), every=self.every, frames=self.frames, **self.opts.extra))
+        if errors:
+            raise errors[0]
+
+    def written(self) -> list[Path]:
+        """The video files that received frames."""
+        return [w.path for w in self.writers.values() if w.frames_written]

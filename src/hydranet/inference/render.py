@@ -1,0 +1,298 @@
+"""Pictures of predictions: colour segmentation, overlays, depth colour maps, legends and panels.
+
+Everything is vectorised numpy/OpenCV on uint8 RGB arrays (no matplotlib), fast enough to
+render every frame of a video: palettes are applied by indexing a lookup table, colour maps
+by indexing a 256-entry table built from OpenCV's maps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+BACKGROUND: tuple[int, int, int] = (24, 24, 24)
+TEXT_COLOR: tuple[int, int, int] = (240, 240, 240)
+
+COLORMAPS: dict[str, int] = {
+    "magma": cv2.COLORMAP_MAGMA, "plasma": cv2.COLORMAP_PLASMA, "inferno": cv2.COLORMAP_INFERNO,
+    "viridis": cv2.COLORMAP_VIRIDIS, "turbo": cv2.COLORMAP_TURBO, "jet": cv2.COLORMAP_JET,
+    "cividis": cv2.COLORMAP_CIVIDIS, "bone": cv2.COLORMAP_BONE,
+}
+
+Legend = np.ndarray | Callable[[int], np.ndarray]
+
+
+def _palette_array(palette: np.ndarray | Sequence[Sequence[int]]) -> np.ndarray:
+    pal = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
+    if len(pal) == 0:
+        raise ValueError("palette is empty")
+    return pal
+
+
+def colorize_labels(labels: np.ndarray, palette: np.ndarray | Sequence[Sequence[int]]) -> np.ndarray:
+    """Class-index map ``(H, W)`` -> RGB ``(H, W, 3)`` uint8; indices outside the palette are black."""
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"labels must be an HxW array, got shape {labels.shape}")
+    pal = _palette_array(palette)
+    if labels.dtype == np.uint8:
+        # A full 256-entry table turns the lookup into one gather with no bounds handling.
+        lut = np.zeros((256, 3), np.uint8)
+        lut[: min(len(pal), 256)] = pal[:256]
+        return lut[labels]
+    idx = labels.astype(np.int64, copy=False)
+    lut = np.concatenate([pal, np.zeros((1, 3), np.uint8)])
+    idx = np.where((idx >= 0) & (idx < len(pal)), idx, len(pal))
+    return lut[idx]
+
+
+def overlay(image: np.ndarray, labels: np.ndarray, palette: np.ndarray | Sequence[Sequence[int]],
+            alpha: float = 0.5) -> np.ndarray:
+    """The colour segmentation blended over the image: ``(1 - alpha) * image + alpha * colours``."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    image = np.asarray(image)
+    if image.shape[:2] != np.shape(labels):
+        raise ValueError(f"image {image.shape[:2]} and labels {np.shape(labels)} differ in size")
+    colours = colorize_labels(labels, palette)
+    return cv2.addWeighted(_rgb(image), 1.0 - alpha, colours, alpha, 0.0)
+
+
+@lru_cache(maxsize=None)
+def colormap_lut(cmap: str = "plasma") -> np.ndarray:
+    """The 256 RGB colours of a named colour map, ``(256, 3)`` uint8 (read-only)."""
+    if cmap not in COLORMAPS:
+        raise ValueError(f"unknown colour map {cmap!r}; choose from {', '.join(COLORMAPS)}")
+    ramp = np.arange(256, dtype=np.uint8).reshape(256, 1)
+    lut = cv2.applyColorMap(ramp, COLORMAPS[cmap]).reshape(256, 3)[:, ::-1].copy()
+    lut.setflags(write=False)
+    return lut
+
+
+def colorize_depth(depth: np.ndarray, depth_range: tuple[float, float] | None = None,
+                   cmap: str = "plasma", invalid_color: Sequence[int] = (0, 0, 0)) -> np.ndarray:
+    """Depth ``(H, W)`` in metres -> RGB uint8, linear over ``depth_range`` (near = dark end).
+
+    The reference notebooks show KITTI depth on a fixed 0-80 m ``plasma`` scale; a fixed range
+    keeps colours comparable across images and video frames. Without a range, the 2nd-98th
+    percentile of the valid values is used. Non-finite and non-positive depths are
+    ``invalid_color`` (ground truth marks missing depth with 0).
+    """
+    depth = np.asarray(depth, dtype=np.float32)
+    if depth.ndim != 2:
+        raise ValueError(f"depth must be an HxW array, got shape {depth.shape}")
+    valid = np.isfinite(depth) & (depth > 0)
+    if depth_range is None:
+        values = depth[valid]
+        lo, hi = (np.percentile(values, [2, 98]) if values.size else (0.0, 1.0))
+    else:
+        lo, hi = depth_range
+    lo, hi = float(lo), float(hi)
+    if not hi > lo:
+        hi = lo + 1e-6
+    scale = 255.0 / (hi - lo)
+    index = np.nan_to_num(depth, nan=lo, posinf=hi, neginf=lo)
+    index = np.clip((index - lo) * scale + 0.5, 0, 255).astype(np.uint8)
+    out = colormap_lut(cmap)[index]
+    if not valid.all():
+        out[~valid] = invalid_color
+    return out
+
+
+def colorize_normals(normals: np.ndarray) -> np.ndarray:
+    """Unit surface normals ``(H, W, 3)`` in [-1, 1] -> RGB uint8 via ``(n + 1) / 2``."""
+    return np.clip((np.asarray(normals, np.float32) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _rgb(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image, got dtype {image.dtype}")
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return np.ascontiguousarray(image[:, :, :3])
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an HxWx3 image, got shape {image.shape}")
+    return image
+
+
+def _font_scale(text_height: int) -> float:
+    # FONT_HERSHEY_SIMPLEX spans 34 px from ascender to descender at scale 1.
+    return max(text_height, 6) / 34.0
+
+
+def _thickness(scale: float) -> int:
+    return max(1, int(round(scale * 1.6)))
+
+
+def text_size(text: str, height: int) -> tuple[int, int]:
+    """Width and height in pixels of ``text`` drawn ``height`` pixels tall."""
+    scale = _font_scale(height)
+    (w, h), base = cv2.getTextSize(text, FONT, scale, _thickness(scale))
+    return w, h + base
+
+
+def put_text(canvas: np.ndarray, text: str, origin: tuple[int, int], height: int,
+             color: Sequence[int] = TEXT_COLOR) -> None:
+    """Draw ``text`` with its top-left corner at ``origin`` (x, y), ``height`` pixels tall."""
+    scale = _font_scale(height)
+    thickness = _thickness(scale)
+    (_, h), _ = cv2.getTextSize(text, FONT, scale, thickness)
+    x, y = origin
+    cv2.putText(canvas, text, (int(x), int(y + h)), FONT, scale, tuple(int(c) for c in color),
+                thickness, cv2.LINE_AA)
+
+
+def legend_strip(class_names: Sequence[str], palette: np.ndarray | Sequence[Sequence[int]],
+                 width: int, text_height: int | None = None,
+                 background: Sequence[int] = BACKGROUND) -> np.ndarray:
+    """A strip ``width`` pixels wide with a colour swatch and the name of every class.
+
+    Entries flow left to right and wrap onto as many rows as needed.
+    """
+    pal = _palette_array(palette)
+    if len(class_names) > len(pal):
+        raise ValueError(f"{len(class_names)} class names but {len(pal)} palette colours")
+    width = int(width)
+    th = int(text_height or max(12, min(32, width // 50)))
+    pad = max(3, th // 3)
+    swatch = th
+    row_h = th + 2 * pad
+    items = []
+    for name, colour in zip(class_names, pal):
+        tw, _ = text_size(name, th)
+        items.append((name, colour, swatch + pad + tw + 3 * pad))
+    rows: list[list[tuple[str, np.ndarray, int]]] = [[]]
+    used = pad
+    for item in items:
+        if rows[-1] and used + item[2] > width:
+            rows.append([])
+            used = pad
+        rows[-1].append(item)
+        used += item[2]
+    canvas = np.empty((row_h * len(rows) + pad, width, 3), np.uint8)
+    canvas[:] = background
+    for r, row in enumerate(rows):
+        x, y = pad, pad + r * row_h
+        for name, colour, item_w in row:
+            canvas[y + pad: y + pad + swatch, x: x + swatch] = colour
+            cv2.rectangle(canvas, (x, y + pad), (x + swatch - 1, y + pad + swatch - 1), TEXT_COLOR, 1)
+            put_text(canvas, name, (x + swatch + pad, y + pad), th)
+            x += item_w
+    return canvas
+
+
+def _nice_step(span: float, max_ticks: int) -> float:
+    raw = span / max(max_ticks, 1)
+    magnitude = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1.0
+    for factor in (1, 2, 2.5, 5, 10):
+        if factor * magnitude >= raw:
+            return factor * magnitude
+    return 10 * magnitude
+
+
+def depth_colorbar(depth_range: tuple[float, float], width: int, cmap: str = "plasma",
+                   text_height: int | None = None, unit: str = "m",
+                   background: Sequence[int] = BACKGROUND) -> np.ndarray:
+    """A horizontal colour bar for ``colorize_depth`` with ticks labelled in metres."""
+    lo, hi = float(depth_range[0]), float(depth_range[1])
+    width = int(width)
+    th = int(text_height or max(12, min(32, width // 50)))
+    pad = max(3, th // 3)
+    bar_h = max(6, th // 2 + 2)
+    label = f"depth ({unit})"
+    label_w, _ = text_size(label, th)
+    if label_w > width // 3:  # too narrow for a caption beside the bar: the unit goes on the ticks
+        label, label_w = "", -2 * pad
+    x0 = pad + label_w + 2 * pad
+    x1 = max(width - 2 * pad - text_size(f"{hi:g}", th)[0] // 2, x0 + 2)
+    x1 = min(x1, width)
+    x0 = min(x0, x1 - 1)
+    canvas = np.empty((bar_h + th + 4 * pad, width, 3), np.uint8)
+    canvas[:] = background
+    if label:
+        put_text(canvas, label, (pad, pad), th)
+    ramp = np.linspace(0, 255, x1 - x0).round().astype(np.uint8)
+    canvas[pad: pad + bar_h, x0:x1] = colormap_lut(cmap)[ramp][None]
+    widest = text_size(f"{hi:g}" if label else f"{hi:g} {unit}", th)[0] + 6 * pad
+    step = _nice_step(hi - lo, max(1, (x1 - x0) // widest))
+    tick = math.ceil(lo / step) * step
+    while tick <= hi + 1e-9:
+        x = x0 + int(round((tick - lo) / (hi - lo) * (x1 - x0 - 1))) if hi > lo else x0
+        cv2.line(canvas, (x, pad + bar_h), (x, pad + bar_h + pad), TEXT_COLOR, 1)
+        text = f"{tick:g}" if label else f"{tick:g} {unit}"
+        tw, _ = text_size(text, th)
+        put_text(canvas, text, (min(max(x - tw // 2, 0), width - tw), pad + bar_h + pad + 1), th)
+        tick += step
+    return canvas
+
+
+def _fit_height(tile: np.ndarray, height: int) -> np.ndarray:
+    h, w = tile.shape[:2]
+    if h == height:
+        return tile
+    new_w = max(1, int(round(w * height / h)))
+    interp = cv2.INTER_AREA if height < h else cv2.INTER_LINEAR
+    return cv2.resize(tile, (new_w, height), interpolation=interp)
+
+
+def _fit_width(strip: np.ndarray, width: int, background: Sequence[int]) -> np.ndarray:
+    h, w = strip.shape[:2]
+    if w > width:
+        strip = cv2.resize(strip, (width, max(1, int(round(h * width / w)))), interpolation=cv2.INTER_AREA)
+    elif w < width:
+        pad = np.empty((h, width - w, 3), np.uint8)
+        pad[:] = background
+        strip = np.concatenate([strip, pad], axis=1)
+    return strip
+
+
+def make_panel(tiles: Sequence[np.ndarray], titles: Sequence[str] | None = None,
+               legend: Legend | Sequence[Legend] | None = None, columns: int | None = None,
+               tile_height: int | None = None, gap: int = 4,
+               background: Sequence[int] = BACKGROUND) -> np.ndarray:
+    """Tiles side by side (``columns`` per row, default all in one row) with captions and legends.
+
+    Tiles are scaled to ``tile_height`` (default: the first tile's height) keeping their aspect
+    ratio and centred in equal cells. ``titles`` are drawn above the tiles. ``legend`` is one
+    or more strips placed under the grid: arrays (padded or shrunk to the panel's width) or
+    callables ``width -> array`` such as ``lambda w: legend_strip(names, palette, w)``.
+    """
+    if not tiles:
+        raise ValueError("a panel needs at least one tile")
+    if titles is not None and len(titles) != len(tiles):
+        raise ValueError(f"{len(titles)} titles for {len(tiles)} tiles")
+    rgb = [_rgb(t) for t in tiles]
+    height = int(tile_height or rgb[0].shape[0])
+    rgb = [_fit_height(t, height) for t in rgb]
+    cell_w = max(t.shape[1] for t in rgb)
+    cols = max(1, min(int(columns or len(rgb)), len(rgb)))
+    rows = math.ceil(len(rgb) / cols)
+    th = max(12, min(40, height // 10))
+    caption_h = th + 2 * max(3, th // 3) if titles is not None else 0
+    cell_h = caption_h + height
+    width = cols * cell_w + (cols + 1) * gap
+    grid = np.empty((rows * cell_h + (rows + 1) * gap, width, 3), np.uint8)
+    grid[:] = background
+    for i, tile in enumerate(rgb):
+        r, c = divmod(i, cols)
+        x = gap + c * (cell_w + gap)
+        y = gap + r * (cell_h + gap)
+        if titles is not None:
+            tw, _ = text_size(titles[i], th)
+            put_text(grid, titles[i], (x + max(0, (cell_w - tw) // 2), y + max(3, th // 3)), th)
+        off = (cell_w - tile.shape[1]) // 2
+        grid[y + caption_h: y + cell_h, x + off: x + off + tile.shape[1]] = tile
+    strips = [] if legend is None else (
+        [legend] if isinstance(legend, np.ndarray) or callable(legend) else list(legend))
+    parts = [grid]
+    for strip in strips:
+        image = strip(width) if callable(strip) else _rgb(strip)
+        parts.append(_fit_width(image, width, background))
+    return np.ascontiguousarray(np.concatenate(parts, axis=0)) if len(parts) > 1 else grid

@@ -1,0 +1,158 @@
+"""Reading images of every common kind and reading/writing video with PyAV."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from predict_helpers import H, W, make_video, scene, video_info
+
+from hydranet.errors import InputError
+from hydranet.inference.media import VideoReader, VideoWriter, is_video, iter_video, read_image
+
+
+@pytest.mark.parametrize("suffix", [".png", ".bmp", ".tif", ".webp"])
+def test_lossless_formats_round_trip(tmp_path, suffix):
+    img = scene()
+    path = tmp_path / f"a{suffix}"
+    Image.fromarray(img).save(path, **({"lossless": True} if suffix == ".webp" else {}))
+    np.testing.assert_array_equal(read_image(path), img)
+
+
+def test_jpeg_reads_close_to_the_original(tmp_path):
+    img = scene()
+    Image.fromarray(img).save(tmp_path / "a.jpg", quality=95)
+    out = read_image(tmp_path / "a.jpg")
+    assert out.shape == (H, W, 3) and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - img).mean() < 4
+
+
+def test_greyscale_rgba_and_palette_become_rgb(tmp_path):
+    img = scene()
+    grey = img[:, :, 0]
+    Image.fromarray(grey).save(tmp_path / "g.png")
+    out = read_image(tmp_path / "g.png")
+    assert out.shape == (H, W, 3)
+    for c in range(3):
+        np.testing.assert_array_equal(out[:, :, c], grey)
+    rgba = np.dstack([img, np.full((H, W), 7, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    np.testing.assert_array_equal(read_image(tmp_path / "a.png"), img)  # alpha dropped
+    Image.fromarray(img).quantize(16).save(tmp_path / "p.png")
+    pal = read_image(tmp_path / "p.png")
+    assert pal.shape == (H, W, 3) and len(np.unique(pal.reshape(-1, 3), axis=0)) <= 16
+
+
+def test_16_bit_images_are_scaled_to_8_bit(tmp_path):
+    rng = np.random.default_rng(3)
+    grey16 = rng.integers(0, 65536, (H, W), dtype=np.uint16)
+    rgb16 = rng.integers(0, 65536, (H, W, 3), dtype=np.uint16)
+    cv2.imwrite(str(tmp_path / "g16.png"), grey16)
+    cv2.imwrite(str(tmp_path / "c16.png"), rgb16[:, :, ::-1])
+    cv2.imwrite(str(tmp_path / "c16.tif"), rgb16[:, :, ::-1])
+    g = read_image(tmp_path / "g16.png")
+    np.testing.assert_array_equal(g[:, :, 1], (grey16 >> 8).astype(np.uint8))
+    for name in ("c16.png", "c16.tif"):
+        np.testing.assert_array_equal(read_image(tmp_path / name), (rgb16 >> 8).astype(np.uint8))
+
+
+@pytest.mark.parametrize("orientation,rotate", [(3, Image.Transpose.ROTATE_180),
+                                                (6, Image.Transpose.ROTATE_270),
+                                                (8, Image.Transpose.ROTATE_90)])
+def test_exif_orientation_is_applied(tmp_path, orientation, rotate):
+    img = scene()
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(img).save(tmp_path / "r.png", exif=exif)
+    out = read_image(tmp_path / "r.png")
+    np.testing.assert_array_equal(out, np.asarray(Image.fromarray(img).transpose(rotate)))
+    if orientation in (6, 8):
+        assert out.shape == (W, H, 3)
+
+
+def test_unreadable_images_raise_input_error_naming_the_file(tmp_path):
+    garbage = tmp_path / "broken.png"
+    garbage.write_bytes(b"this is not a png at all" * 10)
+    with pytest.raises(InputError, match="broken.png: not an image"):
+        read_image(garbage)
+    with pytest.raises(InputError, match="missing.jpg: no such file"):
+        read_image(tmp_path / "missing.jpg")
+    Image.fromarray(scene()).save(tmp_path / "full.png")
+    data = (tmp_path / "full.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="cut.png: cannot read image"):
+        read_image(tmp_path / "cut.png")
+    with pytest.raises(InputError, match="is a folder"):
+        read_image(tmp_path)
+
+
+def test_mp4_writer_keeps_frame_rate_count_and_content(tmp_path):
+    frames = [np.roll(scene(), 3 * i, axis=1) for i in range(9)]
+    fps = Fraction(30000, 1001)
+    with VideoWriter(tmp_path / "v.mp4", fps) as writer:
+        for f in frames:
+            writer.write(f)
+    assert writer.frames_written == 9
+    count, rate, size = video_info(tmp_path / "v.mp4")
+    assert (count, rate, size) == (9, fps, (H, W))
+    with VideoReader(tmp_path / "v.mp4") as reader:
+        decoded = list(reader)
+    assert reader.error is None and reader.frame_count == 9
+    assert np.abs(decoded[4].astype(int) - frames[4]).mean() < 6  # lossy H.264, 4:2:0 chroma
+
+
+def test_gif_writer_and_odd_sizes(tmp_path):
+    frames = [np.roll(scene(33, 47), 2 * i, axis=1) for i in range(6)]
+    with VideoWriter(tmp_path / "v.gif", 10) as gif, VideoWriter(tmp_path / "odd.mp4", 10) as mp4:
+        for f in frames:
+            gif.write(f)
+            mp4.write(f)
+    count, rate, size = video_info(tmp_path / "v.gif")
+    assert (count, rate, size) == (6, 10, (33, 47))
+    fps, decoded = iter_video(tmp_path / "v.gif")
+    assert np.abs(next(decoded).astype(int) - frames[0]).mean() < 12  # 256-colour palette
+    # H.264 4:2:0 needs even sizes: the odd frame is padded by one row and column
+    assert video_info(tmp_path / "odd.mp4")[:3:2] == (6, (34, 48))
+    with pytest.raises(InputError, match="cannot write video format"):
+        VideoWriter(tmp_path / "v.avi", 10)
+
+
+def test_writer_rejects_a_frame_of_another_size(tmp_path):
+    with VideoWriter(tmp_path / "v.mp4", 25) as writer:
+        writer.write(scene())
+        with pytest.raises(ValueError, match="differs from the first frame"):
+            writer.write(scene(32, 32))
+    assert video_info(tmp_path / "v.mp4")[0] == 1
+
+
+def test_reader_samples_every_nth_frame(tmp_path):
+    make_video(tmp_path / "v.mp4", 10)
+    with VideoReader(tmp_path / "v.mp4") as reader:
+        indices = [i for i, _ in reader.frames(every=3)]
+    assert indices == [0, 3, 6, 9] and reader.frames_decoded == 10 and reader.error is None
+    assert is_video(tmp_path / "v.mp4") and not is_video(tmp_path / "v.png")
+
+
+@pytest.mark.parametrize("suffix,options", [(".mkv", None), (".mp4", {"movflags": "+faststart"})])
+def test_truncated_video_yields_the_frames_before_the_damage(tmp_path, suffix, options):
+    full = tmp_path / f"full{suffix}"
+    make_video(full, 30, options=options)
+    data = full.read_bytes()
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    with VideoReader(cut) as reader:
+        frames = list(reader)
+    assert 0 < len(frames) < 30
+    assert reader.error is not None and f"decoded {len(frames)} of 30" in reader.error
+
+
+def test_unreadable_videos_raise_input_error(tmp_path):
+    bad = tmp_path / "clip.mp4"
+    bad.write_bytes(b"\x00" * 1000)
+    with pytest.raises(InputError, match="clip.mp4: not a readable video"):
+        VideoReader(bad)
+    with pytest.raises(InputError, match="no such file"):
+        VideoReader(tmp_path / "nothing.mp4")
