@@ -1,0 +1,374 @@
+"""``hydranet predict``: segmentation and depth for images, folders and videos.
+
+Each input gets the pictures chosen with --save (default: a panel of
+image | segmentation | overlay | depth with a legend) in --out. Videos keep their frame
+rate and frame count (or every N-th frame with --every) and are written as H.264 MP4
+and/or GIF. Raw outputs (--save raw) are label PNGs of class indices, depth as 16-bit PNG
+in the KITTI convention (metres x 256) and as float32 .npy, plus a JSON sidecar with the
+class names, colours and units. A bad input is reported on one line and skipped; the
+exit code is then 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from ..errors import HydranetError, InputError, WeightsNotFoundError
+from ..inference.backends import available_backends
+from ..inference.media import VIDEO_FORMATS, VideoReader, is_image, is_video, read_image
+from ..inference.outputs import (SAVE_KINDS, OutputOptions, VideoSink, existing, image_paths,
+                                 video_paths, write_image_outputs)
+from ..inference.pointcloud import parse_intrinsics, read_kitti_calib
+from ..inference.predictor import Predictor
+from ..inference.render import COLORMAPS
+from ..inference.threads import BackgroundWorker, Prefetch
+
+EPILOG = """\
+examples:
+  hydranet predict street.jpg --weights kitti6 --out results/
+  hydranet predict frames/ --recursive --weights model.safetensors --out results/ --save overlay,raw
+  hydranet predict drive.mp4 --weights kitti6 --out results/ --video-format mp4,gif --every 2
+  hydranet predict 000099.png --weights kitti6 --out results/ --pointcloud --bev \\
+      --calib calib_cam_to_cam.txt
+  hydranet predict big.jpg --weights kitti6 --out results/ --size 384x1280 --depth-range 0,50
+
+outputs for an input NAME (videos: .mp4/.gif instead of .png):
+  NAME_panel.png NAME_overlay.png NAME_segmentation.png NAME_depth.png    pictures
+  NAME_raw_labels.png NAME_raw_depth.png NAME_raw_depth.npy NAME_raw.json --save raw
+      (videos: NAME_raw/FRAME_labels.png ... and NAME_raw.json)
+  NAME.ply NAME_bev.png                                                   --pointcloud, --bev
+
+Existing outputs are never replaced without --overwrite. Files inside folders go to the
+same relative place under --out."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "predict", help="segment and estimate depth on images, folders and videos",
+        description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="image files (PNG, JPEG, BMP, TIFF, WebP), folders, video files "
+                             "(MP4, AVI, MKV, MOV, ...)")
+    parser.add_argument("--weights", default="default",
+                        help="weights file (.ckpt or .safetensors) or name (default: the bundled model)")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    parser.add_argument("--recursive", action="store_true", help="also look into sub-folders of folders")
+    parser.add_argument("--save", default="panel", metavar="LIST",
+                        help=f"comma-separated outputs from {','.join(SAVE_KINDS)} (default: panel)")
+    parser.add_argument("--video-format", default="mp4", metavar="LIST",
+                        help="comma-separated video formats from mp4,gif (default: mp4)")
+    parser.add_argument("--size", metavar="HxW",
+                        help="run the network at this size, e.g. 384x1280 (default: native size); "
+                             "results are resized back to the input's size")
+    parser.add_argument("--depth-range", metavar="LO,HI",
+                        help="metres mapped to the ends of the depth colour map "
+                             "(default: the model's range, 0,80 for KITTI and 0,10 for NYUD)")
+    parser.add_argument("--every", type=int, default=1, metavar="N",
+                        help="use every N-th video frame (the output fps is divided by N)")
+    parser.add_argument("--backend", default=None,
+                        help=f"inference backend (installed: {', '.join(available_backends())})")
+    parser.add_argument("--alpha", type=float, default=0.5, help="overlay opacity (default 0.5)")
+    parser.add_argument("--colormap", default="plasma", choices=sorted(COLORMAPS),
+                        help="depth colour map (default plasma, as the reference notebooks)")
+    parser.add_argument("--pointcloud", action="store_true",
+                        help="write a coloured PLY point cloud back-projected from depth")
+    parser.add_argument("--point-colors", default="class", choices=("class", "image"),
+                        help="colour points by class (default) or by the image")
+    parser.add_argument("--bev", action="store_true",
+                        help="write a bird's-eye-view image of the labelled points")
+    camera = parser.add_mutually_exclusive_group()
+    camera.add_argument("--intrinsics", metavar="FX,FY,CX,CY", help="camera intrinsics in pixels")
+    camera.add_argument("--calib", type=Path, metavar="FILE",
+                        help="KITTI calib_cam_to_cam.txt (or calib.txt); camera 02 is used")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.set_defaults(func=run)
+
+
+# -- parsing options ----------------------------------------------------------------------
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """``"HxW"`` -> ``(H, W)``."""
+    if text is None:
+        return None
+    parts = text.lower().replace("*", "x").split("x")
+    try:
+        h, w = (int(p) for p in parts)
+    except ValueError:
+        raise HydranetError(f"--size {text!r}: expected HEIGHTxWIDTH in pixels, e.g. 384x1280") from None
+    if h < 8 or w < 8:
+        raise HydranetError(f"--size {text!r}: height and width must be at least 8 pixels")
+    return h, w
+
+
+def parse_range(text: str | None) -> tuple[float, float] | None:
+    """``"LO,HI"`` -> ``(LO, HI)`` with ``LO < HI``."""
+    if text is None:
+        return None
+    try:
+        lo, hi = (float(p) for p in text.split(","))
+    except ValueError:
+        raise HydranetError(f"--depth-range {text!r}: expected LO,HI in metres, e.g. 0,80") from None
+    if not hi > lo:
+        raise HydranetError(f"--depth-range {text!r}: HI must be larger than LO")
+    return lo, hi
+
+
+def parse_list(text: str, allowed: Sequence[str], option: str) -> tuple[str, ...]:
+    items = tuple(dict.fromkeys(p.strip().lower() for p in text.split(",") if p.strip()))
+    bad = [p for p in items if p not in allowed]
+    if bad or not items:
+        raise HydranetError(f"{option} {text!r}: choose one or more of {','.join(allowed)}")
+    return items
+
+
+# -- inputs and output names --------------------------------------------------------------
+
+
+@dataclass
+class Job:
+    path: Path
+    kind: str  # "image" or "video"
+    stem: Path  # OUT/relative/NAME
+    paths: dict[str, Path]
+
+
+def _sniff(path: Path) -> str | None:
+    """Kind of a file with an unfamiliar suffix, from its content."""
+    try:
+        with Image.open(path):
+            return "image"
+    except (UnidentifiedImageError, OSError, ValueError):
+        pass
+    try:
+        with VideoReader(path):
+            return "video"
+    except InputError:
+        return None
+
+
+def collect_inputs(inputs: Sequence[str], recursive: bool) -> tuple[list[tuple[Path, str, Path]], list[str]]:
+    """``(file, kind, relative stem)`` for every input, and one-line problems for bad paths."""
+    found: list[tuple[Path, str, Path]] = []
+    problems: list[str] = []
+    for text in inputs:
+        path = Path(text)
+        if path.is_dir():
+            pattern = path.rglob("*") if recursive else path.glob("*")
+            files = sorted(p for p in pattern if p.is_file() and not p.name.startswith(".")
+                           and (is_image(p) or is_video(p)))
+            if not files:
+                hint = "" if recursive else " (use --recursive for sub-folders)"
+                problems.append(f"{path}: folder contains no images or videos{hint}")
+            for f in files:
+                rel = f.relative_to(path)
+                found.append((f, "video" if is_video(f) else "image", rel.with_suffix("")))
+        elif path.is_file():
+            kind = "image" if is_image(path) else "video" if is_video(path) else _sniff(path)
+            if kind is None:
+                problems.append(f"{path}: not an image or a video (unrecognised format)")
+            else:
+                found.append((path, kind, Path(path.stem)))
+        elif path.exists():
+            problems.append(f"{path}: not a regular file or folder")
+        else:
+            problems.append(f"{path}: no such file or folder")
+    return found, problems
+
+
+def plan_jobs(found: list[tuple[Path, str, Path]], out: Path, opts: OutputOptions,
+              has_depth: bool) -> list[Job]:
+    """Output stems for every input; inputs with equal names get their suffix, then a number."""
+    jobs: list[Job] = []
+    used: set[Path] = set()
+    seen_files: set[Path] = set()
+    counts: dict[Path, int] = {}
+    for _, _, rel in found:
+        counts[rel] = counts.get(rel, 0) + 1
+    for path, kind, rel in found:
+        resolved = path.resolve()
+        if resolved in seen_files:
+            continue  # named twice (directly and through a folder)
+        seen_files.add(resolved)
+        if counts[rel] > 1:
+            rel = rel.with_name(f"{rel.name}_{path.suffix.lstrip('.').lower()}")
+        stem, n = out / rel, 2
+        while stem in used:
+            stem = out / rel.with_name(f"{rel.name}-{n}")
+            n += 1
+        used.add(stem)
+        paths = video_paths(stem, opts) if kind == "video" else image_paths(stem, opts, has_depth)
+        jobs.append(Job(path, kind, stem, paths))
+    return jobs
+
+
+# -- running ------------------------------------------------------------------------------
+
+
+@dataclass
+class Stats:
+    images: int = 0
+    videos: int = 0
+    frames: int = 0
+    failed: int = 0
+
+
+def _error(message: str) -> None:
+    tqdm.write(f"hydranet: error: {message}", file=sys.stderr)
+
+
+def _weights_error(weights: str, exc: Exception) -> HydranetError:
+    if weights == "default":
+        return HydranetError("no default model is bundled with this installation yet; pass "
+                             "--weights FILE (.ckpt or .safetensors) or a downloaded name such as "
+                             "kitti6 (see `hydranet weights list`)")
+    return exc if isinstance(exc, HydranetError) else HydranetError(str(exc))
+
+
+def make_predictor(args: argparse.Namespace) -> Predictor:
+    backend = args.backend
+    if backend is None:
+        backend = "auto" if "auto" in available_backends() else "torch"
+    try:
+        return Predictor(args.weights, backend=backend, size=parse_size(args.size))
+    except WeightsNotFoundError as exc:
+        raise _weights_error(args.weights, exc) from None
+
+
+def process_image(job: Job, predictor: Predictor, opts: OutputOptions) -> None:
+    image = read_image(job.path)
+    pred = predictor.predict(image)
+    write_image_outputs(pred, job.paths, opts, source=str(job.path))
+
+
+def process_video(job: Job, predictor: Predictor, opts: OutputOptions,
+                  every: int) -> tuple[int, str | None]:
+    """Predict every ``every``-th frame; ``(frames written, problem or None)``.
+
+    Decoding runs in one background thread and rendering + encoding in another, so they
+    overlap with the network. A damaged video keeps the frames decoded before the damage
+    and reports the damage as its problem.
+    """
+    reader = VideoReader(job.path)
+    fps = reader.fps / every
+    sink = VideoSink(job.paths, fps, opts, source=str(job.path), every=every, source_fps=reader.fps)
+    total = -(-reader.expected_frames // every) if reader.expected_frames else None
+    model_s0, start = predictor.model_seconds, time.perf_counter()
+    bar = tqdm(total=total, unit="frame", desc=job.path.name, leave=False, dynamic_ncols=True,
+               disable=None)
+
+    def finish(item: tuple) -> None:
+        index, frame, outputs = item
+        sink.write(index, predictor.finish(frame, outputs))
+        bar.update()
+
+    try:
+        with Prefetch(reader.frames(every), maxsize=4) as frames, \
+                BackgroundWorker(finish, maxsize=3) as worker:
+            for index, frame in frames:
+                worker.submit((index, frame, predictor.infer(predictor.prepare(frame)[None])))
+    finally:
+        bar.close()
+        try:
+            sink.close()
+        finally:
+            reader.close()
+    written = len(sink.frames)
+    seconds = time.perf_counter() - start
+    model_ms = 1000 * (predictor.model_seconds - model_s0) / written if written else 0.0
+    targets = ", ".join(str(p) for p in sink.written()) or f"{job.stem}_*"
+    print(f"{job.path}: {written} frames at {float(fps):.4g} fps -> {targets}; model "
+          f"{model_ms:.1f} ms/frame, end to end {written / seconds if seconds else 0:.1f} frames/s")
+    return written, (f"{job.path}: {reader.error}" if reader.error else None)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.every < 1:
+        raise HydranetError(f"--every {args.every}: must be 1 or more")
+    if not 0.0 <= args.alpha <= 1.0:
+        raise HydranetError(f"--alpha {args.alpha}: must be between 0 and 1")
+    opts = OutputOptions(
+        save=parse_list(args.save, SAVE_KINDS, "--save"),
+        video_formats=parse_list(args.video_format, VIDEO_FORMATS, "--video-format"),
+        depth_range=parse_range(args.depth_range), alpha=args.alpha, cmap=args.colormap,
+        pointcloud=args.pointcloud, bev=args.bev, point_colors=args.point_colors,
+        intrinsics=(parse_intrinsics(args.intrinsics) if args.intrinsics
+                    else read_kitti_calib(args.calib) if args.calib else None),
+    )
+    parse_size(args.size)
+    found, problems = collect_inputs(args.inputs, args.recursive)
+    if args.out.exists() and not args.out.is_dir():
+        raise HydranetError(f"--out {args.out}: exists and is not a folder")
+    # Outputs are planned before the model loads, so a refusal to overwrite costs nothing.
+    jobs = plan_jobs(found, args.out, opts, has_depth=True)
+    if not args.overwrite:
+        clashes = [p for job in jobs for p in existing(job.paths)]
+        if clashes:
+            more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
+            raise HydranetError(f"{clashes[0]} already exists{more}; pass --overwrite to replace, "
+                                "or choose another --out")
+    for problem in problems:
+        _error(problem)
+    if not jobs:
+        raise HydranetError("no usable inputs; pass image files, folders or videos")
+
+    predictor = make_predictor(args)
+    cfg = predictor.config
+    has_depth = "depth" in cfg.tasks
+    opts.model_name = cfg.name or str(args.weights)
+    opts.label_set = cfg.label_set
+    opts.check(has_depth)
+    if not has_depth:
+        jobs = plan_jobs(found, args.out, opts, has_depth=False)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    stats = Stats(failed=len(problems))
+    start = time.perf_counter()
+    images = [j for j in jobs if j.kind == "image"]
+    videos = [j for j in jobs if j.kind == "video"]
+    bar = tqdm(images, unit="image", desc="images", disable=None if len(images) > 1 else True,
+               dynamic_ncols=True)
+    for job in bar:
+        try:
+            process_image(job, predictor, opts)
+            stats.images += 1
+            stats.frames += 1
+        except Exception as exc:  # one bad input never stops the run
+            stats.failed += 1
+            _error(_describe(job.path, exc))
+    for job in videos:
+        try:
+            written, problem = process_video(job, predictor, opts, args.every)
+        except Exception as exc:
+            stats.failed += 1
+            _error(_describe(job.path, exc))
+            continue
+        stats.frames += written
+        stats.videos += 1
+        if problem:
+            stats.failed += 1
+            _error(problem)
+    seconds = time.perf_counter() - start
+    fps = stats.frames / seconds if seconds > 0 else 0.0
+    print(f"done: {stats.images} image(s), {stats.videos} video(s), {stats.frames} frames in "
+          f"{seconds:.1f} s; model {predictor.model_ms_per_frame:.1f} ms/frame "
+          f"({predictor.backend_name}), end to end {fps:.1f} frames/s; outputs in {args.out}")
+    if stats.failed:
+        _error(f"{stats.failed} input(s) failed; see the messages above")
+        return 1
+    return 0
+
+
+def _describe(path: Path, exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, HydranetError):
+        return text if str(path) in text else f"{path}: {text}"
+    return f"{path}: {type(exc).__name__}: {text}"

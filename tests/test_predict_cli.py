@@ -1,0 +1,231 @@
+"""``hydranet predict`` end to end on images and videos the tests make."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from fractions import Fraction
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from predict_helpers import H, W, _one_thread, make_video, scene, small_weights, video_info  # noqa: F401
+
+from hydranet.cli.main import main
+from hydranet.inference.media import read_image
+from hydranet.inference.pointcloud import read_ply
+from hydranet.inference.predictor import Predictor
+from hydranet.inference.raw import read_depth_png, read_labels_png
+from hydranet.labels import KITTI6
+
+ALL = "panel,overlay,segmentation,depth,raw"
+
+
+def predict(*args: str) -> int:
+    return main(["predict", *map(str, args), "--backend", "torch"])
+
+
+def decode(path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert image is not None, f"{path} does not decode"
+    return image
+
+
+def test_images_in_a_folder_every_output(tmp_path, small_weights, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    images = {"a": scene(seed=1), "b": scene(48, 80, seed=2)}
+    Image.fromarray(images["a"]).save(src / "a.png")
+    Image.fromarray(images["b"]).save(src / "b.bmp")
+    (src / "notes.txt").write_text("not an image, ignored inside folders")
+    out = tmp_path / "out"
+    assert predict(src, "--weights", small_weights, "--out", out, "--save", ALL) == 0
+    stdout = capsys.readouterr().out
+    assert "done: 2 image(s), 0 video(s), 2 frames" in stdout and "ms/frame" in stdout
+    predictor = Predictor(small_weights)
+    for name, image in images.items():
+        h, w = image.shape[:2]
+        for kind in ("overlay", "segmentation", "depth"):
+            assert decode(out / f"{name}_{kind}.png").shape == (h, w, 3)
+        panel = decode(out / f"{name}_panel.png")
+        assert panel.shape[1] == 4 * w + 5 * 4 and panel.shape[0] > h
+        pred = predictor.predict(image)
+        labels = read_labels_png(out / f"{name}_raw_labels.png")
+        np.testing.assert_array_equal(labels, pred.labels)
+        depth16 = read_depth_png(out / f"{name}_raw_depth.png")
+        npy = np.load(out / f"{name}_raw_depth.npy")
+        assert npy.dtype == np.float32 and npy.shape == (h, w)
+        np.testing.assert_allclose(npy, pred.depth, atol=1e-5)
+        assert np.abs(depth16 - pred.depth).max() <= 1 / 256  # KITTI PNG within 1/256 m
+        assert pred.depth.max() > 1.0  # the round trip covered real metres
+        np.testing.assert_array_equal(decode(out / f"{name}_segmentation.png")[:, :, ::-1], pred.colorize())
+        meta = json.loads((out / f"{name}_raw.json").read_text())
+        assert meta["classes"][2]["name"] == "road" and meta["files"]["depth_png"] == f"{name}_raw_depth.png"
+        assert meta["image_size"] == {"height": h, "width": w}
+    assert not (out / "notes_panel.png").exists()
+
+
+def test_video_mp4_and_gif_keep_rate_and_frame_count(tmp_path, small_weights, capsys):
+    make_video(tmp_path / "drive.mp4", 8, fps=Fraction(25))
+    out = tmp_path / "out"
+    assert predict(tmp_path / "drive.mp4", "--weights", small_weights, "--out", out,
+                   "--save", "panel,overlay,raw", "--video-format", "mp4,gif") == 0
+    assert video_info(out / "drive_overlay.mp4") == (8, Fraction(25), (H, W))
+    count, rate, size = video_info(out / "drive_overlay.gif")
+    assert (count, rate, size) == (8, 25, (H, W))
+    panel_count, _, panel_size = video_info(out / "drive_panel.mp4")
+    assert panel_count == 8 and panel_size[1] >= 4 * W
+    raw = sorted(p.name for p in (out / "drive_raw").iterdir())
+    assert len(raw) == 24 and raw[:3] == ["000000_depth.npy", "000000_depth.png", "000000_labels.png"]
+    meta = json.loads((out / "drive_raw.json").read_text())
+    assert meta["frames"] == list(range(8)) and meta["fps"] == 25
+    # the raw frames are the predictions of the decoded frames
+    with_frames = Predictor(small_weights)
+    from hydranet.inference.media import VideoReader
+    with VideoReader(tmp_path / "drive.mp4") as reader:
+        frame3 = [f for i, f in reader.frames() if i == 3][0]
+    pred = with_frames.predict(frame3)
+    np.testing.assert_array_equal(read_labels_png(out / "drive_raw" / "000003_labels.png"), pred.labels)
+    assert np.abs(read_depth_png(out / "drive_raw" / "000003_depth.png") - pred.depth).max() <= 1 / 256
+    stdout = capsys.readouterr().out
+    assert "drive.mp4: 8 frames at 25 fps" in stdout and "frames/s" in stdout
+
+
+def test_every_nth_frame(tmp_path, small_weights):
+    make_video(tmp_path / "v.mkv", 10, fps=Fraction(30))
+    out = tmp_path / "out"
+    assert predict(tmp_path / "v.mkv", "--weights", small_weights, "--out", out,
+                   "--save", "segmentation", "--every", "3") == 0
+    assert video_info(out / "v_segmentation.mp4") == (4, Fraction(10), (H, W))
+
+
+def test_corrupt_file_among_good_ones(tmp_path, small_weights, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(scene(seed=1)).save(src / "good1.png")
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 50)
+    Image.fromarray(scene(seed=2)).save(src / "good2.jpg")
+    (src / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 300)
+    out = tmp_path / "out"
+    code = predict(src / "good1.png", src / "broken.png", src / "missing.png", src / "clip.mp4",
+                   src / "good2.jpg", "--weights", small_weights, "--out", out)
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert f"hydranet: error: {src / 'broken.png'}: cannot read image (Truncated File Read)" in err
+    assert f"hydranet: error: {src / 'missing.png'}: no such file or folder" in err
+    assert any(line.startswith(f"hydranet: error: {src / 'clip.mp4'}: not a readable video") for line in err)
+    assert err[-1] == "hydranet: error: 3 input(s) failed; see the messages above"
+    assert decode(out / "good1_panel.png").ndim == 3 and decode(out / "good2_panel.png").ndim == 3
+    assert sorted(p.name for p in out.iterdir()) == ["good1_panel.png", "good2_panel.png"]
+
+
+def test_truncated_video_keeps_the_frames_decoded(tmp_path, small_weights, capsys):
+    full = tmp_path / "full.mkv"
+    make_video(full, 30)
+    data = full.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    out = tmp_path / "out"
+    assert predict(cut, "--weights", small_weights, "--out", out, "--save", "overlay,raw") == 1
+    err = capsys.readouterr().err
+    assert f"hydranet: error: {cut}: video ends early: decoded" in err
+    written, _, _ = video_info(out / "cut_overlay.mp4")
+    assert 0 < written < 30
+    assert f"decoded {written} of 30 frames" in err
+    meta = json.loads((out / "cut_raw.json").read_text())
+    assert meta["frames"] == list(range(written))
+
+
+def test_exif_16_bit_and_greyscale_inputs(tmp_path, small_weights):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    Image.fromarray(scene()).save(tmp_path / "rotated.jpg", exif=exif, quality=95)
+    cv2.imwrite(str(tmp_path / "deep.png"), (scene().astype(np.uint16) * 257)[:, :, ::-1])
+    Image.fromarray(scene()[:, :, 1]).save(tmp_path / "grey.png")
+    out = tmp_path / "out"
+    assert predict(tmp_path / "rotated.jpg", tmp_path / "deep.png", tmp_path / "grey.png",
+                   "--weights", small_weights, "--out", out, "--save", "overlay,raw") == 0
+    assert decode(out / "rotated_overlay.png").shape == (W, H, 3)
+    assert read_labels_png(out / "rotated_raw_labels.png").shape == (W, H)
+    assert decode(out / "deep_overlay.png").shape == (H, W, 3)
+    # the 16-bit copy of the image predicts exactly what the 8-bit image does
+    predictor = Predictor(small_weights)
+    np.testing.assert_array_equal(read_labels_png(out / "deep_raw_labels.png"),
+                                  predictor.predict(scene()).labels)
+    grey = read_image(tmp_path / "grey.png")
+    np.testing.assert_array_equal(read_labels_png(out / "grey_raw_labels.png"), predictor.predict(grey).labels)
+
+
+def test_refuses_to_overwrite(tmp_path, small_weights, capsys):
+    Image.fromarray(scene()).save(tmp_path / "a.png")
+    out = tmp_path / "out"
+    args = (tmp_path / "a.png", "--weights", small_weights, "--out", out, "--save", "overlay")
+    assert predict(*args) == 0
+    before = (out / "a_overlay.png").stat().st_mtime_ns
+    capsys.readouterr()
+    assert predict(*args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"hydranet: error: {out / 'a_overlay.png'} already exists; pass --overwrite to "
+                   "replace, or choose another --out")
+    assert (out / "a_overlay.png").stat().st_mtime_ns == before
+    assert predict(*args, "--overwrite") == 0
+
+
+def test_point_cloud_and_bev(tmp_path, small_weights):
+    Image.fromarray(scene()).save(tmp_path / "a.png")
+    calib = tmp_path / "calib.txt"
+    calib.write_text("P2: 80.0 0 47.5 0 0 80.0 31.5 0 0 0 1 0\n")
+    out = tmp_path / "out"
+    assert predict(tmp_path / "a.png", "--weights", small_weights, "--out", out, "--save", "raw",
+                   "--pointcloud", "--bev", "--calib", calib) == 0
+    depth = np.load(out / "a_raw_depth.npy")
+    cloud = read_ply(out / "a.ply")
+    assert len(cloud) == int((np.isfinite(depth) & (depth > 0)).sum())
+    # the point through the principal point's pixel has x = y = 0 and z = its depth
+    labels = read_labels_png(out / "a_raw_labels.png")
+    valid = np.flatnonzero((np.isfinite(depth) & (depth > 0)).ravel())
+    i = int(np.searchsorted(valid, 31 * W + 47))
+    np.testing.assert_allclose([cloud["x"][i], cloud["z"][i]], [-0.5 * depth[31, 47] / 80, depth[31, 47]], rtol=1e-5)
+    assert cloud["label"][i] == labels[31, 47]
+    assert decode(out / "a_bev.png").shape == (600, 600, 3)
+    assert predict(tmp_path / "a.png", "--weights", small_weights, "--out", tmp_path / "o2",
+                   "--pointcloud", "--point-colors", "image", "--intrinsics", "80,80,47.5,31.5") == 0
+    rgb = lambda c: np.stack([c["red"], c["green"], c["blue"]], axis=1)  # noqa: E731
+    np.testing.assert_array_equal(rgb(cloud), KITTI6.palette_array()[labels.ravel()[valid]])
+    image_cloud = read_ply(tmp_path / "o2" / "a.ply")
+    np.testing.assert_array_equal(rgb(image_cloud), scene().reshape(-1, 3)[valid])
+
+
+def test_usage_errors_are_one_line(tmp_path, small_weights, capsys):
+    Image.fromarray(scene()).save(tmp_path / "a.png")
+    cases = [
+        (["--size", "big"], "--size 'big': expected HEIGHTxWIDTH"),
+        (["--depth-range", "80,0"], "HI must be larger than LO"),
+        (["--save", "panel,sparkles"], "--save 'panel,sparkles': choose one or more of"),
+        (["--pointcloud"], "--pointcloud and --bev need the camera"),
+        (["--video-format", "avi"], "--video-format 'avi'"),
+    ]
+    for extra, message in cases:
+        code = predict(tmp_path / "a.png", "--weights", small_weights, "--out", tmp_path / "o", *extra)
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and len(err.splitlines()) == 1 and message in err, (extra, err)
+
+
+def test_default_weights_missing_says_to_pass_weights(tmp_path):
+    Image.fromarray(scene()).save(tmp_path / "a.png")
+    proc = subprocess.run([sys.executable, "-m", "hydranet", "predict", str(tmp_path / "a.png"),
+                           "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    if proc.returncode == 0:
+        pytest.skip("this installation bundles a default model")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "pass --weights" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_help_teaches_with_examples():
+    proc = subprocess.run([sys.executable, "-m", "hydranet", "predict", "--help"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0
+    for text in ("--save", "--video-format", "--every", "--pointcloud", "examples:", "metres x 256"):
+        assert text in proc.stdout
