@@ -110,3 +110,7 @@ def test_panel_layout(predictor):
     assert wide.shape[1] == 2 * 96 + 3 * 4
     small = pred.panel(tile_height=32, columns=1)
     assert small.shape[1] == 48 + 2 * 4
+
+
+def test_exported_from_the_package():
+    assert hydranet.Predictor is Predictor and hydranet.Prediction is Prediction

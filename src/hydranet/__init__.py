@@ -3,12 +3,13 @@
 from .checkpoints import download_released, load_model, save_weights
 from .data import preprocess
 from .errors import CheckpointError, HydranetError, InputError, WeightsNotFoundError
+from .inference.predictor import Prediction, Predictor
 from .model import HydraNet, ModelConfig, create_model, list_models
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CheckpointError", "HydraNet", "HydranetError", "InputError", "ModelConfig",
+    "CheckpointError", "HydraNet", "HydranetError", "InputError", "ModelConfig", "Prediction", "Predictor",
     "WeightsNotFoundError", "__version__", "create_model", "download_released", "list_models",
     "load_model", "preprocess", "save_weights",
 ]
