@@ -51,12 +51,12 @@ def read_rt_metadata(ov_model, path: str | Path = "model") -> tuple[ModelConfig,
         raise CheckpointError(f"{path}: OpenVINO model without hydranet metadata; "
                               "export it with `hydranet export --format openvino`")
     try:
-        config = ModelConfig.from_json(str(ov_model.get_rt_info([RT_SECTION, "config"])))
+        config = ModelConfig.from_json(ov_model.get_rt_info([RT_SECTION, "config"]).astype(str))
     except (ValueError, TypeError) as exc:
         raise CheckpointError(f"{path}: invalid hydranet configuration in the IR ({exc})") from None
     precision = "fp32"
     if ov_model.has_rt_info([RT_SECTION, "precision"]):
-        precision = str(ov_model.get_rt_info([RT_SECTION, "precision"]))
+        precision = ov_model.get_rt_info([RT_SECTION, "precision"]).astype(str)
     return config, precision
 
 

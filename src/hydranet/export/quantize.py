@@ -65,7 +65,7 @@ def quantize_onnx(fp32_path: str | Path, out_path: str | Path, batches: Sequence
         prepared = Path(tmp) / "prepared.onnx"
         quantized = Path(tmp) / "quantized.onnx"
         # Shape inference and graph optimisation first, as onnxruntime recommends for QDQ.
-        quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=False)
+        quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
         quantize_static(
             str(prepared), str(quantized), _Reader(batches),
             quant_format=QuantFormat.QDQ, per_channel=True,

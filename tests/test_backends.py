@@ -1,0 +1,171 @@
+"""ONNX Runtime and OpenVINO backends against PyTorch, INT8 and bf16, the registry and its messages."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from hydranet.errors import HydranetError
+from hydranet.export.calibration import generated_images, to_batches
+from hydranet.export.check import check_against_torch, torch_outputs
+from hydranet.inference import backends
+from hydranet.inference.backends import (
+    BackendUnavailableError,
+    TorchBackend,
+    available_backends,
+    create_backend,
+    default_backend,
+)
+from hydranet.model import kitti6
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("openvino")
+
+SIZE = (64, 96)
+
+
+def random_model():
+    """KITTI-6 with seeded random weights and BatchNorm statistics (so every BN term matters).
+
+    Convolutions ~ N(0, 1/fan_in) as in the parity checkpoint, so activations keep their
+    scale through the network and the logits separate the classes.
+    """
+    torch.manual_seed(0)
+    model = kitti6()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.Conv2d):
+                fan_in = module.weight[0].numel()
+                module.weight.normal_(0, fan_in ** -0.5)
+                if module.bias is not None:
+                    module.bias.normal_(0, 0.1)
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.normal_(0, 0.2)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.normal_(0, 0.2)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def model():
+    return random_model()
+
+
+@pytest.fixture(scope="module")
+def images():
+    return to_batches(generated_images(4, SIZE, seed=1), kitti6().config)
+
+
+@pytest.fixture(scope="module")
+def batch(images):
+    return np.concatenate(images[:2])
+
+
+@pytest.fixture(scope="module")
+def exported(model, tmp_path_factory):
+    """The model exported once as dynamic ONNX and as OpenVINO IR, shared by the tests here."""
+    from hydranet.export import export_onnx, save_openvino
+    from hydranet.export.openvino import read_openvino
+
+    folder = tmp_path_factory.mktemp("exported")
+    onnx_path = export_onnx(model, folder / "m.onnx")
+    ov_model = read_openvino(onnx_path)[0]
+    return {"onnx": onnx_path, "xml": save_openvino(ov_model, folder / "m.xml")}
+
+
+@pytest.mark.parametrize("name", ["onnxruntime", "openvino"])
+def test_fp32_backend_matches_torch(name, model, batch):
+    # From the loaded model: the backend exports it itself.
+    backend = create_backend(name, model, threads=2)
+    out = backend(batch)
+    ref = torch_outputs(model, batch)
+    assert set(out) == set(ref) == {"segmentation", "depth"}
+    for key in ref:
+        assert out[key].dtype == np.float32 and out[key].shape == ref[key].shape
+        np.testing.assert_allclose(out[key], ref[key], atol=1e-4, rtol=0)
+    # A second, odd size runs through the same backend (dynamic export, one compile per shape).
+    odd = batch[:1, :, :50, :75]
+    out = backend(np.ascontiguousarray(odd))
+    assert out["segmentation"].shape == (1, 6, 13, 19)
+    np.testing.assert_allclose(out["depth"], torch_outputs(model, np.ascontiguousarray(odd))["depth"], atol=1e-4)
+
+
+def test_torch_backend_nchw_and_channels_last_agree(model, batch):
+    import copy
+
+    a = TorchBackend(copy.deepcopy(model), channels_last=False)(batch)
+    b = TorchBackend(copy.deepcopy(model), channels_last=True)(batch)
+    for key in a:
+        np.testing.assert_allclose(a[key], b[key], atol=1e-4)
+
+
+def test_openvino_int8_keeps_labels(model, images, exported):
+    # Calibrated on generated street scenes (the default), checked on other generated scenes.
+    backend = create_backend("openvino", exported["onnx"], precision="int8", calibration_size=SIZE,
+                             calibration_count=3)
+    assert backend.precision == "int8"
+    agreement = check_against_torch(model, backend, images)
+    # Random weights, 6 classes: nearly every label survives, logits move but stay close.
+    assert agreement.label_agreement > 0.9
+    assert 0 < agreement.max_abs_diff["segmentation"] < 5
+
+
+def test_openvino_bf16_runs(model, batch, exported):
+    backend = create_backend("openvino", exported["xml"], precision="bf16")
+    out = backend(batch)
+    ref = torch_outputs(model, batch)
+    assert backend.effective_precision(batch.shape) in ("bf16", "f32")
+    # bf16 keeps ~8 mantissa bits: a few percent relative error, labels nearly all the same.
+    scale = np.abs(ref["segmentation"]).max()
+    assert np.abs(out["segmentation"] - ref["segmentation"]).max() < 0.1 * scale
+    assert (out["segmentation"].argmax(1) == ref["segmentation"].argmax(1)).mean() > 0.95
+
+
+def test_auto_picks_the_fastest_installed(exported):
+    assert available_backends()[:3] == ["openvino", "onnxruntime", "torch"]
+    assert default_backend() == "openvino"
+    assert create_backend("auto", exported["onnx"]).name == "onnxruntime"  # the file's own backend
+    assert create_backend("auto", exported["xml"]).name == "openvino"
+
+
+def test_unsupported_precision_and_unknown_backend(model, exported):
+    with pytest.raises(HydranetError, match="precision 'bf16' is not supported"):
+        create_backend("onnxruntime", exported["onnx"], precision="bf16")
+    with pytest.raises(HydranetError, match="unknown backend 'tensorrt'; available: openvino, onnxruntime, torch"):
+        create_backend("tensorrt", model)
+
+
+def test_missing_package_gives_install_hint(monkeypatch, model):
+    # Simulate an environment without openvino: importing it fails.
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    monkeypatch.delitem(sys.modules, "hydranet.inference.backends.openvino_backend", raising=False)
+    with pytest.raises(BackendUnavailableError) as info:
+        create_backend("openvino", model)
+    assert str(info.value).startswith("backend 'openvino' needs `pip install hydranet[openvino]`")
+
+
+def test_unregistered_optional_backend_gives_install_hint(monkeypatch, model):
+    # What an installation without onnxruntime looks like: the backend is not registered.
+    monkeypatch.delitem(backends.BACKENDS, "onnxruntime")
+    assert "onnxruntime" not in available_backends()
+    with pytest.raises(HydranetError, match=r"backend 'onnxruntime' needs `pip install hydranet\[onnx\]`"):
+        create_backend("onnxruntime", model)
+
+
+def test_exported_file_runs_in_its_backend(model, batch, exported):
+    ref = torch_outputs(model, batch)
+    for name, path in [("onnxruntime", exported["onnx"]), ("openvino", exported["xml"]),
+                       ("openvino", exported["onnx"])]:
+        backend = create_backend(name, path)
+        assert backend.config == model.config
+        out = backend(batch)
+        for key in ref:
+            np.testing.assert_allclose(out[key], ref[key], atol=1e-4)
+    with pytest.raises(HydranetError, match="backend 'torch' cannot run this file"):
+        create_backend("torch", exported["onnx"])
+    with pytest.raises(HydranetError, match="backend 'onnxruntime' cannot run this file"):
+        create_backend("onnxruntime", exported["xml"])

@@ -1,0 +1,176 @@
+"""Export round trips (ONNX, OpenVINO IR, INT8), metadata, calibration images and `hydranet export`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hydranet.checkpoints import save_weights
+from hydranet.cli.main import main
+from hydranet.errors import CheckpointError, InputError
+from hydranet.export import (
+    export_onnx,
+    export_openvino,
+    generated_images,
+    load_images,
+    parse_size,
+    read_onnx_config,
+    read_onnx_metadata,
+    read_openvino,
+    to_batches,
+)
+from hydranet.export.check import compare_outputs, torch_outputs
+from hydranet.export.quantize import quantize_onnx
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("openvino")
+
+from test_backends import random_model  # noqa: E402  (shared seeded model)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return random_model()
+
+
+@pytest.fixture(scope="module")
+def weights(model, tmp_path_factory):
+    return save_weights(model, tmp_path_factory.mktemp("w") / "model.safetensors")
+
+
+def run_ort(path, x):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(names, {"input": x})))
+
+
+def test_parse_size():
+    assert parse_size("192x640") == (192, 640)
+    assert parse_size("dynamic") is None and parse_size(None) is None
+    with pytest.raises(ValueError, match="HEIGHTxWIDTH"):
+        parse_size("192,640")
+
+
+def test_onnx_dynamic_round_trip(model, tmp_path):
+    path = export_onnx(model, tmp_path / "m.onnx")
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto)
+    dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", 3, "height", "width"]
+    assert [o.name for o in proto.graph.output] == ["segmentation", "depth"]
+    assert read_onnx_config(path) == model.config
+    assert read_onnx_metadata(path)["hydranet.precision"] == "fp32"
+    for shape in [(1, 3, 64, 96), (2, 3, 50, 75)]:
+        x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        out, ref = run_ort(path, x), torch_outputs(model, x)
+        for key in ref:
+            np.testing.assert_allclose(out[key], ref[key], atol=1e-4)
+
+
+def test_onnx_fixed_size(model, tmp_path):
+    path = export_onnx(model, tmp_path / "fixed.onnx", size=(64, 96), batch=1)
+    dims = [d.dim_value for d in onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [1, 3, 64, 96]
+    assert read_onnx_metadata(path)["hydranet.input_size"] == "64x96"
+
+
+def test_openvino_ir_round_trip(model, tmp_path):
+    path = export_openvino(model, tmp_path / "m.xml", precision="bf16")
+    assert path.with_suffix(".bin").stat().st_size > 11e6  # fp32 weights, not compressed to fp16
+    ov_model, config, precision = read_openvino(path)
+    assert config == model.config and precision == "bf16"
+
+
+def test_int8_onnx_carries_metadata(model, tmp_path):
+    fp32 = export_onnx(model, tmp_path / "m.onnx", size=(64, 96))
+    images = to_batches(generated_images(3, (64, 96)), model.config)
+    int8 = quantize_onnx(fp32, tmp_path / "m8.onnx", images)
+    meta = read_onnx_metadata(int8)
+    assert meta["hydranet.precision"] == "int8" and read_onnx_config(int8) == model.config
+    ops = {n.op_type for n in onnx.load(str(int8)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert int8.stat().st_size < fp32.stat().st_size / 2
+    refs = [torch_outputs(model, x) for x in images]
+    agreement = compare_outputs(refs, [run_ort(int8, x) for x in images])
+    assert agreement.label_agreement > 0.9
+    # The backend runs the INT8 file as INT8, whatever precision is asked.
+    from hydranet.inference.backends import create_backend
+
+    backend = create_backend("onnxruntime", int8)
+    assert backend.precision == "int8" and backend.config == model.config
+
+
+def test_unreadable_exports_are_named(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not an onnx file at all")
+    with pytest.raises(CheckpointError, match="bad.onnx: not a readable ONNX file"):
+        read_onnx_config(bad)
+    xml = tmp_path / "lonely.xml"
+    xml.write_text("<net/>")
+    with pytest.raises(CheckpointError, match="lonely.bin is missing"):
+        read_openvino(xml)
+
+
+def test_compare_outputs_by_hand():
+    ref = {"segmentation": np.array([[[[1.0, 0.0]], [[0.0, 1.0]]]]), "depth": np.array([[[[2.0, 4.0]]]])}
+    cand = {"segmentation": np.array([[[[1.0, 2.0]], [[0.0, 1.0]]]]), "depth": np.array([[[[2.5, 4.0]]]])}
+    agreement = compare_outputs([ref], [cand])
+    assert agreement.max_abs_diff == {"segmentation": 2.0, "depth": 0.5}
+    assert agreement.label_agreement == 0.5  # pixel 2 flips from class 1 to class 0
+    assert agreement.depth_rel_diff == pytest.approx((0.5 / 2.0 + 0.0) / 2)
+
+
+def test_calibration_folder_skips_bad_files(tmp_path, capsys):
+    for i, image in enumerate(generated_images(3, (40, 60))):
+        Image.fromarray(image).save(tmp_path / f"{i}.png")
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    images = load_images(tmp_path, count=10, size=(32, 48))
+    assert len(images) == 3 and all(im.shape == (32, 48, 3) and im.dtype == np.uint8 for im in images)
+    assert "broken.jpg: skipped" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="empty: no images"):
+        load_images(empty, 4, None)
+
+
+def test_export_cli_prints_difference(weights, tmp_path, capsys):
+    out = tmp_path / "model.onnx"
+    code = main(["export", "--weights", str(weights), "--format", "onnx", "--size", "64x96",
+                 "--out", str(out), "--check-images", "2"])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert f"wrote {out}" in text and "64x96 fixed" in text
+    assert "segmentation  max |diff|" in text and "labels        100.00% of pixels agree" in text
+    assert "within 0.0001 of PyTorch: yes" in text
+    assert read_onnx_config(out).num_classes == 6
+
+
+def test_export_cli_openvino_int8_with_calibration(weights, tmp_path, capsys):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, image in enumerate(generated_images(3, (56, 80), seed=5)):
+        Image.fromarray(image).save(folder / f"{i}.png")
+    out = tmp_path / "m8.xml"
+    code = main(["export", "--weights", str(weights), "--format", "openvino", "--precision", "int8",
+                 "--calibration", str(folder), "--size", "48x64", "--out", str(out), "--check-images", "3"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "calibrating INT8 on 3 images from" in captured.err
+    assert "check against PyTorch fp32 on 3 images from" in captured.out
+    agree = float(captured.out.split("labels")[1].split("%")[0])
+    assert agree > 90
+    assert read_openvino(out)[2] == "int8"
+
+
+def test_export_cli_user_errors(weights, tmp_path, capsys):
+    existing = tmp_path / "x.onnx"
+    existing.write_bytes(b"")
+    assert main(["export", "--weights", str(weights), "--format", "onnx", "--out", str(existing)]) == 2
+    assert "x.onnx: already exists; pass --overwrite" in capsys.readouterr().err
+    assert main(["export", "--weights", str(weights), "--format", "openvino", "--out", str(tmp_path / "m.onnx")]) == 2
+    assert "written as a '.xml' file" in capsys.readouterr().err
+    assert main(["export", "--weights", str(weights), "--format", "onnx", "--precision", "bf16",
+                 "--out", str(tmp_path / "b.onnx")]) == 2
+    assert "bf16 is for --format openvino" in capsys.readouterr().err
