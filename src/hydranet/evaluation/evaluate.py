@@ -47,7 +47,7 @@ def model_predict_fn(model: HydraNet, resize: Sequence[int] | None = None, bf16:
                       for im in images]
         else:
             inputs = list(images)
-        x = preprocess(inputs, model.config.mean, model.config.std)
+        x = preprocess(inputs, model.config.mean, model.config.std).to(next(model.parameters()).dtype)
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             out = model(x)
         logits = out["segmentation"].float().numpy()

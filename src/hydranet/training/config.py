@@ -79,6 +79,7 @@ DEFAULTS: dict[str, Any] = {
     "epochs": None,
     "steps": None,                    # optimiser steps; overrides epochs
     "bf16": False,                    # bf16 autocast on CPU
+    "float64": False,                 # train in double precision (numerical verification, e.g. DDP)
     "freeze_bn": False,               # keep BatchNorm statistics fixed (small batches)
     "threads": None,                  # torch.set_num_threads
     "checkpoint_every": 0,            # steps (0: at each epoch end only)

@@ -9,6 +9,7 @@ It keeps BatchNorm2d's parameters and buffers, so state dicts are unchanged.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -71,22 +72,29 @@ class DistributedBatchNorm2d(nn.BatchNorm2d):
     def forward(self, x: Tensor) -> Tensor:
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
+        with warnings.catch_warnings():  # a deprecated alias, but still the differentiable all-reduce
+            warnings.simplefilter("ignore", FutureWarning)
+            return self._forward_global(x)
+
+    def _forward_global(self, x: Tensor) -> Tensor:
         from torch.distributed.nn.functional import all_reduce
 
+        # Two passes (mean, then centred squares) rather than E[x^2] - E[x]^2: channels with
+        # tiny variance are common at initialisation, and the one-pass form cancels there.
         c = x.shape[1]
         count = torch.tensor([x.numel() / c], dtype=x.dtype)
-        stats = torch.cat([x.sum((0, 2, 3)), (x * x).sum((0, 2, 3)), count])
-        stats = all_reduce(stats)
-        n = stats[-1]
-        mean = stats[:c] / n
-        var = (stats[c:2 * c] / n - mean * mean).clamp_min(0)
+        sums = all_reduce(torch.cat([x.sum((0, 2, 3)), count]))
+        n = sums[-1]
+        mean = sums[:c] / n
+        centred = x - mean[None, :, None, None]
+        var = all_reduce((centred * centred).sum((0, 2, 3))) / n
         if self.track_running_stats and self.running_mean is not None and self.running_var is not None:
             with torch.no_grad():
                 self.num_batches_tracked += 1  # type: ignore[operator]
                 m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
                 self.running_mean.mul_(1 - m).add_(m * mean.detach())
                 self.running_var.mul_(1 - m).add_(m * var.detach() * n / max(float(n) - 1, 1.0))
-        y = (x - mean[None, :, None, None]) * torch.rsqrt(var[None, :, None, None] + self.eps)
+        y = centred * torch.rsqrt(var[None, :, None, None] + self.eps)
         if self.affine:
             y = y * self.weight[None, :, None, None] + self.bias[None, :, None, None]
         return y
@@ -98,6 +106,7 @@ def convert_batchnorm(module: nn.Module) -> nn.Module:
         if type(child) is nn.BatchNorm2d:
             new = DistributedBatchNorm2d(child.num_features, child.eps, child.momentum, child.affine,
                                          child.track_running_stats)
+            new.to(next(iter(child.state_dict().values())).dtype)
             new.load_state_dict(child.state_dict())
             if child.affine:
                 new.weight, new.bias = child.weight, child.bias

@@ -19,6 +19,11 @@ from ..data.sample import IGNORE_INDEX
 DEPTH_LOSSES: tuple[str, ...] = ("berhu", "l1", "silog")
 
 
+def _full_precision(x: Tensor) -> Tensor:
+    """bf16/fp16 (autocast) outputs are promoted to float32; float64 stays float64."""
+    return x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
+
+
 def _upsample(pred: Tensor, size: Sequence[int]) -> Tensor:
     if tuple(pred.shape[-2:]) == tuple(size):
         return pred
@@ -32,22 +37,23 @@ def segmentation_loss_sum(logits: Tensor, target: Tensor, ignore_index: int = IG
     With ``class_weights`` the normaliser is the summed weight of the valid pixels
     (PyTorch's weighted-mean convention).
     """
-    logits = _upsample(logits.float(), target.shape[-2:])
+    logits = _upsample(_full_precision(logits), target.shape[-2:])
     valid = target != ignore_index
     if class_weights is not None:
-        class_weights = class_weights.to(logits.device, torch.float32)
+        class_weights = class_weights.to(logits.device, logits.dtype)
     losses = F.cross_entropy(logits, target.clamp(0, logits.shape[1] - 1).where(valid, target * 0),
                              weight=class_weights, reduction="none")
     if class_weights is not None:
         w = class_weights[target.clamp(0, logits.shape[1] - 1)] * valid
     else:
-        w = valid.float()
+        w = valid.to(logits.dtype)
     total = (losses * valid).sum() + 0.0 * logits.sum()
     return total, w.sum().detach()
 
 
 def _valid_depth(pred: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    pred = _upsample(pred.float(), target.shape[-2:])
+    pred = _upsample(_full_precision(pred), target.shape[-2:])
+    target = target.to(pred.dtype)
     valid = torch.isfinite(target) & (target > 0)
     return pred, target.nan_to_num(0.0), valid
 
@@ -72,12 +78,12 @@ def depth_loss_sum(pred: Tensor, target: Tensor, kind: str = "berhu",
     zero = 0.0 * p.sum()
     if kind == "silog":
         d = (p.clamp_min(1e-3).log() - t.clamp_min(1e-3).log()) * valid
-        n = valid.flatten(1).sum(1).float()
+        n = valid.flatten(1).sum(1).to(p.dtype)
         has = n > 0
         mean_d = d.flatten(1).sum(1) / n.clamp_min(1)
         mean_d2 = (d * d).flatten(1).sum(1) / n.clamp_min(1)
         per_image = (mean_d2 - 0.85 * mean_d ** 2) * has
-        return per_image.sum() + zero, has.sum().float()
+        return per_image.sum() + zero, has.sum().to(p.dtype)
     err = (p - t).abs()
     if kind == "l1":
         loss = err
@@ -87,7 +93,7 @@ def depth_loss_sum(pred: Tensor, target: Tensor, kind: str = "berhu",
         loss = torch.where(err <= c, err, (err * err + c * c) / (2 * c))
     else:
         raise ValueError(f"unknown depth loss {kind!r}; choose from {', '.join(DEPTH_LOSSES)}")
-    return (loss * valid).sum() + zero, valid.sum().float()
+    return (loss * valid).sum() + zero, valid.sum().to(p.dtype)
 
 
 def segmentation_loss(logits: Tensor, target: Tensor, ignore_index: int = IGNORE_INDEX,

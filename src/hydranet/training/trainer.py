@@ -106,8 +106,10 @@ class TrainStep(nn.Module):
         self.bf16 = bf16
 
     def forward(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+        dtype = self.model.segm.weight.dtype
+        image = batch["image"].to(dtype)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            out = self.model(batch["image"])
+            out = self.model(image)
         losses: dict[str, Tensor] = {}
         logged: dict[str, float] = {}
         cw = self.class_weights if self.class_weights.numel() else None
@@ -120,7 +122,7 @@ class TrainStep(nn.Module):
             ds, dn = depth_loss_sum(out["depth"], batch["depth"], self.depth_loss, threshold=c)
             terms.append(("depth", ds, dn))
         for task, total, count in terms:
-            stats = all_reduce_sum(torch.stack([count.detach().float(), total.detach().float()]))
+            stats = all_reduce_sum(torch.stack([count.detach().double(), total.detach().double()]))
             if stats[0] > 0:
                 # Dividing by the global count and multiplying by the world size makes DDP's
                 # gradient average equal the single-process mean over the global batch.
@@ -160,6 +162,8 @@ class Trainer:
         if mcfg.get("init"):
             self.log(init_weights(self.model, str(mcfg["init"])))
         self.model.config.training_data = self._describe_data()
+        if cfg["float64"]:
+            self.model.double()
         if self.dist.enabled:
             convert_batchnorm(self.model)
 
@@ -191,6 +195,8 @@ class Trainer:
         tasks = [t for t in self.model.config.tasks if t in ("segmentation", "depth")]
         self.weighting = build_weighting(lcfg["weighting"], tasks, lcfg.get("weights"),
                                          float(lcfg.get("dwa_temperature", 2.0)))
+        if cfg["float64"]:
+            self.weighting.double()
         cw = None
         if lcfg.get("class_weights") is not None:
             cw = torch.tensor([float(v) for v in lcfg["class_weights"]])
@@ -203,7 +209,7 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, self.total_steps, cfg["optim"])
         self.runner: nn.Module = self.step_module
         if self.dist.enabled:
-            self.runner = nn.parallel.DistributedDataParallel(self.step_module, broadcast_buffers=False)
+            self.runner = nn.parallel.DistributedDataParallel(self.step_module)
 
         self.step = 0
         self.epoch = 0
@@ -360,7 +366,10 @@ class Trainer:
                     if not math.isfinite(loss_value):
                         raise HydranetError(f"loss became {loss_value} at step {self.step}; lower the "
                                             "learning rates (optim.lr_*) or enable optim.grad_clip")
-                    self._log_step(writer, loss_value, logged, bar)
+                    with torch.no_grad():  # the global weighted loss (the rank-local one is scaled)
+                        shown = float(self.weighting({t: torch.tensor(v, dtype=torch.float64)
+                                                      for t, v in logged.items()}))
+                    self._log_step(writer, shown, logged, bar)
                     every = int(self.cfg["checkpoint_every"] or 0)
                     if every and self.step % every == 0:
                         self.save_checkpoint()
