@@ -229,3 +229,10 @@ def test_help_teaches_with_examples():
     assert proc.returncode == 0
     for text in ("--save", "--video-format", "--every", "--pointcloud", "examples:", "metres x 256"):
         assert text in proc.stdout
+
+
+def test_panel_height(tmp_path, small_weights):
+    Image.fromarray(scene()).save(tmp_path / "a.png")
+    out = tmp_path / "out"
+    assert predict(tmp_path / "a.png", "--weights", small_weights, "--out", out, "--panel-height", "32") == 0
+    assert decode(out / "a_panel.png").shape[1] == 4 * 48 + 5 * 4  # 96x64 tiles shown at 48x32

@@ -75,6 +75,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="use every N-th video frame (the output fps is divided by N)")
     parser.add_argument("--backend", default=None,
                         help=f"inference backend (installed: {', '.join(available_backends())})")
+    parser.add_argument("--panel-height", type=int, metavar="PX",
+                        help="height of each picture in the panel (default: the input's height); "
+                             "smaller panels encode faster")
     parser.add_argument("--alpha", type=float, default=0.5, help="overlay opacity (default 0.5)")
     parser.add_argument("--colormap", default="plasma", choices=sorted(COLORMAPS),
                         help="depth colour map (default plasma, as the reference notebooks)")
@@ -295,11 +298,14 @@ def run(args: argparse.Namespace) -> int:
         raise HydranetError(f"--every {args.every}: must be 1 or more")
     if not 0.0 <= args.alpha <= 1.0:
         raise HydranetError(f"--alpha {args.alpha}: must be between 0 and 1")
+    if args.panel_height is not None and args.panel_height < 16:
+        raise HydranetError(f"--panel-height {args.panel_height}: must be at least 16 pixels")
     opts = OutputOptions(
         save=parse_list(args.save, SAVE_KINDS, "--save"),
         video_formats=parse_list(args.video_format, VIDEO_FORMATS, "--video-format"),
         depth_range=parse_range(args.depth_range), alpha=args.alpha, cmap=args.colormap,
         pointcloud=args.pointcloud, bev=args.bev, point_colors=args.point_colors,
+        panel_height=args.panel_height,
         intrinsics=(parse_intrinsics(args.intrinsics) if args.intrinsics
                     else read_kitti_calib(args.calib) if args.calib else None),
     )

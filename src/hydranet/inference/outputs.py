@@ -44,6 +44,7 @@ class OutputOptions:
     bev: bool = False
     intrinsics: Intrinsics | None = None
     point_colors: str = "class"
+    panel_height: int | None = None
     model_name: str = ""
     label_set: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -69,7 +70,8 @@ class OutputOptions:
 def render(kind: str, pred: Prediction, opts: OutputOptions) -> np.ndarray:
     """One of ``VISUALS`` as a uint8 RGB picture."""
     if kind == "panel":
-        return pred.panel(depth_range=opts.depth_range, alpha=opts.alpha, cmap=opts.cmap)
+        return pred.panel(depth_range=opts.depth_range, alpha=opts.alpha, cmap=opts.cmap,
+                          tile_height=opts.panel_height)
     if kind == "overlay":
         return pred.overlay(opts.alpha)
     if kind == "segmentation":

@@ -26,8 +26,8 @@ from ..errors import InputError
 from ..labels import generic_label_set
 from ..model import HydraNet, ModelConfig
 from .backends import backend_for_file, create_backend
-from .render import (colorize_depth, colorize_labels, colorize_normals, depth_colorbar,
-                     legend_strip, make_panel, overlay)
+from .render import (cached_depth_colorbar, cached_legend_strip, colorize_depth, colorize_labels,
+                     colorize_normals, make_panel, overlay)
 
 Size = tuple[int, int]
 
@@ -97,7 +97,8 @@ class Prediction:
         ``columns`` defaults to one row, or two columns for images wider than 2:1 (KITTI).
         """
         rng = depth_range or self.depth_range
-        tiles = [self.image, self.colorize(), self.overlay(alpha)]
+        colours = self.colorize()
+        tiles = [self.image, colours, overlay(self.image, self.labels, self.palette, alpha, colours)]
         titles = ["image", "segmentation", "overlay"]
         if self.depth is not None:
             tiles.append(self.depth_colormap(rng, cmap))
@@ -116,12 +117,12 @@ class Prediction:
             if len(self.palette) <= 12:
                 present[:] = True
             names = [n for n, p in zip(self.class_names, present) if p]
-            colours = self.palette[present]
+            swatches = self.palette[present]
             th = max(12, min(36, (tile_height or self.size[0]) // 10))
             if names:
-                strips.append(lambda w: legend_strip(names, colours, w, text_height=th))
+                strips.append(lambda w: cached_legend_strip(names, swatches, w, th))
             if self.depth is not None:
-                strips.append(lambda w: depth_colorbar(rng, w, cmap, text_height=th))
+                strips.append(lambda w: cached_depth_colorbar(rng, w, cmap, th))
         return make_panel(tiles, titles, legend=strips or None, columns=columns,
                           tile_height=tile_height)
 

@@ -1,0 +1,89 @@
+"""End-to-end video throughput of ``hydranet predict`` against the network alone.
+
+    python benchmarks/predict_video.py --weights kitti6 [--video drive.mp4] [--size 375x1242]
+        [--frames 40] [--backend torch] [--save panel] [--video-format mp4]
+
+Model-only: the frames are decoded and normalised first, then only the backend call is
+timed (batch 1, as the command runs). End to end: the whole ``predict`` path on the same
+video — decoding, normalisation, network, bicubic resize + argmax, rendering, H.264/GIF
+encoding — timed from opening the file to closing the outputs. The goal is an end-to-end
+rate of at least 70% of the model-only rate. Without --video a synthetic clip of moving
+shapes is written first (content does not change the network's cost).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from hydranet.cli.predict import Job, process_video
+from hydranet.inference.media import VideoReader, VideoWriter
+from hydranet.inference.outputs import OutputOptions, video_paths
+from hydranet.inference.predictor import Predictor
+
+
+def synthetic_video(path: Path, frames: int, height: int, width: int) -> None:
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x * 255 // width, y * 255 // height, (x + y) * 127 // (width + height)], 2).astype(np.uint8)
+    boxes = [(rng.integers(0, height - 60), rng.integers(0, width - 120), rng.integers(0, 256, 3))
+             for _ in range(12)]
+    with VideoWriter(path, Fraction(10)) as writer:
+        for i in range(frames):
+            frame = base.copy()
+            for r, c, colour in boxes:
+                c = (c + 7 * i) % (width - 120)
+                frame[r: r + 60, c: c + 120] = colour
+            writer.write(frame)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", required=True)
+    parser.add_argument("--video", type=Path)
+    parser.add_argument("--size", default="375x1242", help="synthetic clip size HxW")
+    parser.add_argument("--frames", type=int, default=40)
+    parser.add_argument("--backend", default="torch")
+    parser.add_argument("--save", default="panel")
+    parser.add_argument("--video-format", default="mp4")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="hydranet-bench-") as tmp:
+        video = args.video
+        if video is None:
+            h, w = (int(v) for v in args.size.split("x"))
+            video = Path(tmp) / "clip.mp4"
+            synthetic_video(video, args.frames, h, w)
+        predictor = Predictor(args.weights, backend=args.backend)
+        with VideoReader(video) as reader:
+            frames = list(reader)
+        inputs = [predictor.prepare(f)[None] for f in frames]
+        for x in inputs[:3]:  # warm-up: first calls allocate and pick kernels
+            predictor.infer(x)
+        start = time.perf_counter()
+        for x in inputs:
+            predictor.infer(x)
+        model_fps = len(inputs) / (time.perf_counter() - start)
+
+        opts = OutputOptions(save=tuple(args.save.split(",")),
+                             video_formats=tuple(args.video_format.split(",")))
+        job = Job(video, "video", Path(tmp) / "out" / "clip", {})
+        job.paths = video_paths(job.stem, opts)
+        start = time.perf_counter()
+        written, problem = process_video(job, predictor, opts, every=1)
+        e2e_fps = written / (time.perf_counter() - start)
+    h, w = frames[0].shape[:2]
+    print(f"video: {len(frames)} frames {w}x{h}, backend {predictor.backend_name}, "
+          f"save {args.save} as {args.video_format}")
+    print(f"model only: {model_fps:.2f} frames/s ({1000 / model_fps:.1f} ms/frame)")
+    print(f"end to end: {e2e_fps:.2f} frames/s = {100 * e2e_fps / model_fps:.0f}% of model-only"
+          + (f" ({problem})" if problem else ""))
+
+
+if __name__ == "__main__":
+    main()
