@@ -16,8 +16,11 @@ COMMAND_MODULES: tuple[str, ...] = (
     "info",
     "predict",
     "export",
+    "bench",
     "demo",
     "train",
+    "eval",
+    "pseudo_label",
 )
 
 DESCRIPTION = """\

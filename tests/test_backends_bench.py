@@ -1,0 +1,99 @@
+"""`hydranet bench`: the reference baseline is the same network, timing is interleaved, reports are complete."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from hydranet.benchmark.baseline import ReferenceEagerBackend, reference_copy
+from hydranet.benchmark.report import check_goals
+from hydranet.benchmark.suite import Row, select_engines
+from hydranet.benchmark.timing import measure_interleaved, plan_runs
+from hydranet.cli.main import main
+from hydranet.export.check import torch_outputs
+from hydranet.model.decoder import SeparableMaxPool
+
+from test_backends import random_model
+
+
+def test_reference_baseline_is_the_same_network_the_authors_way():
+    model = random_model()
+    ref = reference_copy(model)
+    assert not any(isinstance(m, SeparableMaxPool) for m in ref.modules())
+    pools = [m for m in ref.modules() if isinstance(m, nn.MaxPool2d)]
+    assert len(pools) == 4 and all(p.kernel_size == 5 and p.stride == 1 and p.padding == 2 for p in pools)
+    assert any(isinstance(m, SeparableMaxPool) for m in model.modules())  # the original is untouched
+    assert all(p.is_contiguous() for p in ref.parameters())
+    x = np.random.default_rng(0).standard_normal((1, 3, 64, 96)).astype(np.float32)
+    out, expected = ReferenceEagerBackend(model)(x), torch_outputs(model, x)
+    for key in expected:
+        np.testing.assert_allclose(out[key], expected[key], atol=1e-5)
+
+
+def test_plan_runs_respects_budget_and_minimum():
+    assert plan_runs(10.0, runs=30, min_runs=5, max_seconds=15) == 30
+    assert plan_runs(1000.0, runs=30, min_runs=5, max_seconds=15) == 15
+    assert plan_runs(10_000.0, runs=30, min_runs=5, max_seconds=15) == 5
+    assert plan_runs(10_000.0, runs=3, min_runs=5, max_seconds=15) == 3
+
+
+def test_measure_interleaved_alternates_engines():
+    calls: list[str] = []
+
+    def engine(name):
+        return lambda x: calls.append(name)
+
+    timings = measure_interleaved([engine("a"), engine("b")], np.zeros(1), runs=6, warmup=2, rounds=3)
+    assert [len(t.times_ms) for t in timings] == [6, 6]
+    assert [len(t.warmup_ms) for t in timings] == [2, 2]
+    timed = calls[4:]  # after the warm-ups a a b b
+    assert timed == ["a", "a", "b", "b"] * 3
+
+
+def test_goals_are_judged_on_measured_cells():
+    def row(engine, precision, size, ms, speedup):
+        return Row(engine, engine, precision, engine, *size, 1, ms, ms, 5, 1000 / ms, speedup)
+
+    rows = [row("torch-reference", "fp32", (192, 640), 250.0, 1.0),
+            row("openvino-int8", "int8", (192, 640), 10.0, 25.0),
+            row("openvino-int8", "int8", (384, 1280), 50.0, None)]
+    goals = {g["goal"]: g["met"] for g in check_goals(rows, [])}
+    assert goals == {"fastest >= 20x the reference baseline, 192x640 batch 1": True,
+                     "INT8 >= 100 frames/s at 192x640": True,
+                     "INT8 >= 25 frames/s at 384x1280": False}
+
+
+def test_select_engines():
+    assert select_engines(["torch"], None) == ["torch-reference", "torch"]
+    assert select_engines(["openvino"], ["int8"]) == ["openvino-int8"]
+    assert select_engines(None, ["fp32"])[:2] == ["torch-reference", "torch"]
+
+
+def test_bench_command_prints_table_and_writes_json(tmp_path, capsys):
+    pytest.importorskip("openvino")
+    pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    out = tmp_path / "bench.json"
+    code = main(["bench", "--sizes", "48x64", "--batch", "1,2", "--runs", "3", "--warmup", "1",
+                 "--precisions", "fp32", "--video-size", "48x64", "--video-frames", "4",
+                 "--video-save", "overlay", "--json", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0
+    assert "| PyTorch eager, NCHW, MaxPool2d 5x5 (reference notebooks) | fp32 | 48x64 | 1 |" in text
+    record = json.loads(out.read_text())
+    engines = ["torch-reference", "torch", "onnxruntime-fp32", "openvino-fp32"]
+    assert [(r["engine"], r["batch"]) for r in record["rows"]] == [(e, b) for b in (1, 2) for e in engines]
+    for r in record["rows"]:
+        assert r["runs"] == len(r["times_ms"]) == 3
+        assert r["median_ms"] == pytest.approx(float(np.median(r["times_ms"])), abs=0.01)  # times rounded to us
+        assert r["fps"] == pytest.approx(1000 * r["batch"] / r["median_ms"])
+        base = next(b for b in record["rows"] if b["engine"] == "torch-reference" and b["batch"] == r["batch"])
+        assert r["speedup"] == pytest.approx(base["median_ms"] / r["median_ms"])
+    (video,) = record["video"]
+    assert video["frames"] == 4 and video["e2e_fps"] > 0 and video["model_fps"] > 0
+    assert video["ratio"] == pytest.approx(video["e2e_fps"] / video["model_fps"])
+    assert record["machine"]["cpus"] >= 1 and "torch" in record["versions"]
