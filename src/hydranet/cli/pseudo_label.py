@@ -1,0 +1,132 @@
+"""``hydranet pseudo-label``: a teacher's hard labels and confidences for images without labels.
+
+For every image under --images, writes OUT/<relative path>.png (8-bit class ids at
+the image's resolution) and OUT/<relative path>_conf.png (the teacher's softmax
+probability of that class, x255). Training uses them where a dataset entry has
+`pseudo_labels: OUT` and the real label is missing (pixels below
+`pseudo_threshold` confidence are ignored) — the knowledge distillation of
+Nekrasov et al. Existing outputs are kept, so an interrupted run just continues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+EPILOG = """\
+examples:
+  hydranet pseudo-label --teacher kitti6 --images KITTI/raw --out pseudo/kitti
+  hydranet pseudo-label --teacher teacher.safetensors --images frames/ --out pseudo/ --label-set kitti6
+then in the training config:
+  - {type: kitti_depth, root: KITTI, pseudo_labels: pseudo/kitti, pseudo_threshold: 0.5}
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "pseudo-label", help="write a teacher's labels + confidences for unlabelled images",
+        description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--teacher", required=True, help="teacher weights (file or registered name)")
+    parser.add_argument("--images", required=True, help="folder of images (searched recursively)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--label-set", default=None,
+                        help="write labels in this label set, mapping the teacher's classes by name")
+    parser.add_argument("--size", default=None, metavar="HxW", help="resize inputs for the teacher")
+    parser.add_argument("--overwrite", action="store_true", help="recompute existing outputs")
+    parser.set_defaults(func=run)
+
+
+def _save_png(array: np.ndarray, path: Path) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
+    os.close(fd)
+    try:
+        Image.fromarray(array).save(tmp, format="PNG")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def teacher_outputs(model, image: np.ndarray, size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, confidence) at the image's resolution: bicubic logits, softmax, argmax."""
+    import cv2
+    import torch
+
+    from ..data.preprocess import preprocess
+
+    h, w = image.shape[:2]
+    x_img = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA) if size else image
+    with torch.no_grad():
+        logits = model(preprocess(x_img, model.config.mean, model.config.std))["segmentation"][0].numpy()
+    up = cv2.resize(np.ascontiguousarray(logits.transpose(1, 2, 0)), (w, h), interpolation=cv2.INTER_CUBIC)
+    if up.ndim == 2:
+        up = up[:, :, None]
+    up = up - up.max(axis=2, keepdims=True)
+    prob = np.exp(up)
+    prob /= prob.sum(axis=2, keepdims=True)
+    return up.argmax(axis=2), prob.max(axis=2)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ..checkpoints import load_model
+    from ..data.datasets.base import IMAGE_SUFFIXES, read_rgb
+    from ..data.datasets.mix import remap_by_name
+    from ..errors import InputError
+    from ..labels import LabelSet, get_label_set
+    from .eval import _parse_size
+
+    images_dir = Path(args.images)
+    if not images_dir.is_dir():
+        raise InputError(f"{images_dir}: image folder not found")
+    out = Path(args.out)
+    model = load_model(args.teacher)
+    cfg = model.config
+    lut = None
+    if args.label_set:
+        teacher_set = LabelSet(cfg.label_set or "teacher", tuple(cfg.class_names or ()),
+                               tuple(tuple(c) for c in (cfg.palette or [])))
+        try:
+            target = get_label_set(args.label_set)
+        except KeyError as exc:
+            raise InputError(str(exc).strip("'\"")) from None
+        lut = np.full(max(cfg.num_classes, 1), 255, np.uint8)
+        for src, dst in remap_by_name(teacher_set, target).items():
+            lut[src] = dst
+    elif cfg.num_classes > 255:
+        raise InputError(f"{args.teacher}: {cfg.num_classes} classes do not fit 8-bit label PNGs")
+    size = _parse_size(args.size)
+    files = sorted(p for p in images_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                   and not p.name.endswith("_conf.png"))
+    if not files:
+        raise InputError(f"{images_dir}: no images found")
+    written = skipped = failed = 0
+    for path in tqdm(files, desc="pseudo-label"):
+        rel = path.relative_to(images_dir).with_suffix("")
+        label_path = out / f"{rel}.png"
+        conf_path = out / f"{rel}_conf.png"
+        if not args.overwrite and label_path.is_file() and conf_path.is_file():
+            skipped += 1
+            continue
+        try:
+            image = read_rgb(path)
+        except InputError as exc:
+            warnings.warn(str(exc), stacklevel=1)
+            failed += 1
+            continue
+        labels, conf = teacher_outputs(model, image, size)
+        labels = lut[labels] if lut is not None else labels.astype(np.uint8)
+        _save_png(np.rint(conf * 255).astype(np.uint8), conf_path)
+        _save_png(labels.astype(np.uint8), label_path)  # last: its presence marks a finished image
+        written += 1
+    print(f"pseudo-labels: {written} written, {skipped} already present, {failed} unreadable -> {out}")
+    return 0 if written + skipped else 2
