@@ -22,3 +22,6 @@ __all__ = [
     "CONDITIONS", "Camera", "DRIVE_CONDITIONS", "Layout", "MAX_DEPTH", "SceneRenderer",
     "SyntheticDrivingDataset", "generate_layout", "render_drive", "render_scene", "scene_seed",
 ]
+
+# The training config's dataset builder (``type: synthetic``) looks for this name.
+SyntheticDriving = SyntheticDrivingDataset

@@ -22,6 +22,8 @@ from .renderer import Camera, SceneRenderer
 from .shading import CONDITIONS, sample_params, lighting_for, shade
 
 MAX_DEPTH = 80.0
+# Bumped whenever layouts or shading change, so caches of older renders are not reused.
+GENERATOR_VERSION = 1
 DEFAULT_SIZE: tuple[int, int] = (360, 480)  # CamVid's height x width
 DRIVE_CONDITIONS: tuple[str, ...] = ("clear", "rain", "fog", "night")
 
@@ -129,7 +131,7 @@ class SyntheticDrivingDataset:
         self.seed = int(seed)
         self.conditions = tuple(conditions)
         self.size = (int(size[0]), int(size[1]))
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else None
         self._renderer: SceneRenderer | None = None
 
     def __len__(self) -> int:
@@ -144,7 +146,7 @@ class SyntheticDrivingDataset:
         if self.cache_dir is None:
             return None
         h, w = self.size
-        return self.cache_dir / f"s{self.seed}_{h}x{w}" / f"{item.scene:06d}_{item.condition}.npz"
+        return self.cache_dir / f"v{GENERATOR_VERSION}_s{self.seed}_{h}x{w}" / f"{item.scene:06d}_{item.condition}.npz"
 
     def __getitem__(self, index: int) -> Sample:
         item = self._item(int(index))
