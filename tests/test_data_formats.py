@@ -227,3 +227,14 @@ def test_mixing_with_label_remap(tmp_path):
         build_dataset({"type": "nope", "root": "x"})
     with pytest.raises(InputError, match="not found"):
         build_dataset({"type": "camvid", "root": str(tmp_path / "absent")})
+
+
+def test_synthetic_scenes_mix_with_remap_and_target_choice():
+    pytest.importorskip("hydranet.data.synthetic")
+    spec = {"type": "synthetic", "num_scenes": 1, "seed": 0, "size": [48, 64], "remap": "by_name",
+            "targets": ["segmentation"]}
+    s = build_dataset(spec, target_label_set="kitti6")[0]
+    assert "depth" not in s and s["segmentation"].shape == (48, 64)
+    assert set(np.unique(s["segmentation"]).tolist()) <= {0, 1, 2, 3, 4, 5, 255}
+    full = build_dataset({"type": "synthetic", "num_scenes": 1, "seed": 0, "size": [48, 64]})[0]
+    assert full["depth"].dtype == np.float32 and full["depth"].max() > 0

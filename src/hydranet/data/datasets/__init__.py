@@ -12,7 +12,7 @@ from .camvid import CamVid
 from .cityscapes import Cityscapes
 from .folder import FolderDataset
 from .kitti import Kitti6Segmentation, KittiDepth, decode_colour_labels
-from .mix import MixedDataset, parse_remap, remap_by_name
+from .mix import MixedDataset, TargetFilter, parse_remap, remap_by_name
 from .nyud import NYUDv2, NYUDv2Mat
 
 DATASET_TYPES: dict[str, type] = {
@@ -36,7 +36,7 @@ def synthetic_factory() -> Any:
         from .. import synthetic  # type: ignore[attr-defined]
     except ImportError:
         return None
-    return getattr(synthetic, "SyntheticDriving", None) or getattr(synthetic, "SyntheticDataset", None)
+    return getattr(synthetic, "SyntheticDrivingDataset", None)
 
 
 def build_dataset(spec: Mapping[str, Any], target_label_set: str | None = None,
@@ -54,7 +54,16 @@ def build_dataset(spec: Mapping[str, Any], target_label_set: str | None = None,
                              "which this installation does not have")
         opts = {k: v for k, v in spec.items() if k not in _BUILDER_KEYS}
         opts.update(spec.get("options") or {})
-        return cls(**opts)
+        if isinstance(opts.get("cache_dir"), str):
+            opts["cache_dir"] = str(Path(opts["cache_dir"]).expanduser())
+        try:
+            ds = cls(**opts)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"dataset synthetic: bad option in config ({exc})") from None
+        remap = parse_remap(spec.get("remap"), spec.get("label_set") or "camvid11", target_label_set)
+        if remap is None and spec.get("targets") is None:
+            return ds
+        return TargetFilter(ds, spec.get("targets"), remap)
     if kind not in DATASET_TYPES:
         raise InputError(f"unknown dataset type {kind!r}; choose from {', '.join(DATASET_TYPES)}, synthetic")
     if not spec.get("root"):
@@ -86,6 +95,6 @@ def build_dataset(spec: Mapping[str, Any], target_label_set: str | None = None,
 
 __all__ = [
     "DATASET_TYPES", "CamVid", "Cityscapes", "FolderDataset", "Kitti6Segmentation", "KittiDepth",
-    "MixedDataset", "NYUDv2", "NYUDv2Mat", "Record", "SegDepthDataset", "build_dataset",
+    "MixedDataset", "NYUDv2", "TargetFilter", "NYUDv2Mat", "Record", "SegDepthDataset", "build_dataset",
     "decode_colour_labels", "parse_remap", "remap_by_name",
 ]

@@ -85,3 +85,31 @@ class MixedDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         k, i = self.locate(index)
         return self.datasets[k][i]
+
+
+class TargetFilter(Dataset):
+    """Any protocol dataset with only some targets kept and its labels remapped (e.g. synthetic data)."""
+
+    def __init__(self, dataset: Any, targets: Sequence[str] | None = None,
+                 remap: Mapping[int, int] | None = None) -> None:
+        from .base import remap_lut
+
+        self.dataset = dataset
+        self.targets = tuple(targets) if targets is not None else ("segmentation", "depth")
+        self.lut = remap_lut(dict(remap)) if remap is not None else None
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        import numpy as np
+
+        sample = dict(self.dataset[index])
+        for key in ("segmentation", "depth"):
+            if key not in self.targets:
+                sample.pop(key, None)
+        seg = sample.get("segmentation")
+        if seg is not None and self.lut is not None:
+            seg = np.asarray(seg).astype(np.int64)
+            sample["segmentation"] = self.lut[np.clip(seg, 0, len(self.lut) - 1)].astype(np.uint8)
+        return sample
