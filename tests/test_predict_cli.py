@@ -76,7 +76,8 @@ def test_video_mp4_and_gif_keep_rate_and_frame_count(tmp_path, small_weights, ca
     count, rate, size = video_info(out / "drive_overlay.gif")
     assert (count, rate, size) == (8, 25, (H, W))
     panel_count, _, panel_size = video_info(out / "drive_panel.mp4")
-    assert panel_count == 8 and panel_size[1] >= 4 * W
+    assert panel_count == 8 and panel_size[1] == 4 * W // 2 + 5 * 4  # video panels: half scale
+    assert video_info(out / "drive_panel.gif")[2][1] == panel_size[1]
     raw = sorted(p.name for p in (out / "drive_raw").iterdir())
     assert len(raw) == 24 and raw[:3] == ["000000_depth.npy", "000000_depth.png", "000000_labels.png"]
     meta = json.loads((out / "drive_raw.json").read_text())

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
@@ -76,8 +77,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--backend", default=None,
                         help=f"inference backend (installed: {', '.join(available_backends())})")
     parser.add_argument("--panel-height", type=int, metavar="PX",
-                        help="height of each picture in the panel (default: the input's height); "
-                             "smaller panels encode faster")
+                        help="height of each picture in the panel (default: the input's height "
+                             "for images, half of it for videos, which keeps panel videos about "
+                             "the size of the input and fast to encode)")
     parser.add_argument("--alpha", type=float, default=0.5, help="overlay opacity (default 0.5)")
     parser.add_argument("--colormap", default="plasma", choices=sorted(COLORMAPS),
                         help="depth colour map (default plasma, as the reference notebooks)")
@@ -273,12 +275,17 @@ def process_video(job: Job, predictor: Predictor, opts: OutputOptions,
         sink.write(index, predictor.finish(frame, outputs))
         bar.update()
 
+    # The stages run side by side; OpenCV's own worker threads would only compete with the
+    # network's for the same cores.
+    cv_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
     try:
         with Prefetch(reader.frames(every), maxsize=4) as frames, \
                 BackgroundWorker(finish, maxsize=3) as worker:
             for index, frame in frames:
                 worker.submit((index, frame, predictor.infer(predictor.prepare(frame)[None])))
     finally:
+        cv2.setNumThreads(cv_threads)
         bar.close()
         try:
             sink.close()

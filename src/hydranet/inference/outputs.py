@@ -12,7 +12,7 @@ For an input ``NAME`` and output stem ``OUT/NAME``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -169,11 +169,17 @@ def write_image_outputs(pred: Prediction, paths: dict[str, Path], opts: OutputOp
 
 
 class VideoSink:
-    """Writes the outputs of a video's predictions frame by frame; ``close()`` finishes them."""
+    """Writes the outputs of a video's predictions frame by frame; ``close()`` finishes them.
+
+    Without ``opts.panel_height`` the panel's pictures are drawn at ``panel_scale`` of the
+    frame height, so that a 2x2 panel of a wide video has about the video's own size:
+    encoding a full-scale panel (4x the pixels) would cost more than the network on a CPU.
+    """
 
     def __init__(self, paths: dict[str, Path], fps: Fraction, opts: OutputOptions, source: str = "",
-                 every: int = 1, source_fps: Fraction | None = None) -> None:
+                 every: int = 1, source_fps: Fraction | None = None, panel_scale: float = 0.5) -> None:
         self.paths, self.fps, self.opts, self.source, self.every = paths, fps, opts, source, every
+        self.panel_scale = panel_scale
         self.source_fps = source_fps or fps
         self.writers: dict[str, VideoWriter] = {
             key: VideoWriter(path, fps) for key, path in paths.items()
@@ -185,6 +191,9 @@ class VideoSink:
         self._has_depth = False
 
     def write(self, frame_index: int, pred: Prediction) -> None:
+        if self.opts.panel_height is None:
+            height = max(16, int(round(pred.size[0] * self.panel_scale)))
+            self.opts = replace(self.opts, panel_height=height)
         opts = self.opts
         pictures = {kind: render(kind, pred, opts) for kind in opts.visuals}
         if opts.pointcloud or opts.bev:
