@@ -136,3 +136,38 @@ def test_config_errors_are_one_line(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.strip() == "hydranet: error: /nonexistent: dataset root of camvid not found; fix 'root' in the config"
+
+
+def test_shipped_configs_are_valid():
+    configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+    assert configs
+    for path in configs:
+        cfg = load_config(path)
+        assert cfg["data"]["train"], path
+
+
+def test_bf16_autocast_and_gradient_accumulation_train(tmp_path):
+    cfg = tiny_config(tmp_path, steps=2, bf16=True, accumulate=2)
+    cfg["loss"].update(weighting="uncertainty", depth="silog")
+    trainer = Trainer(cfg, log=lambda m: None)
+    assert trainer.steps_per_epoch == 1  # 6 samples / (batch 2 x accumulate 2)
+    trainer.fit()
+    rows = list(csv.DictReader(open(tmp_path / "run" / "train.csv")))
+    assert len(rows) == 2 and all(np.isfinite(float(r["loss"])) for r in rows)
+
+
+def test_imagenet_encoder_hook_for_efficientnet(tmp_path):
+    efficientnet = pytest.importorskip("hydranet.model.efficientnet")
+    cfg = tiny_config(tmp_path, steps=1)
+    cfg["model"].update(encoder="efficientnet_lite0", encoder_weights="imagenet")
+    logs = []
+    try:
+        trainer = Trainer(cfg, log=logs.append)
+    except Exception as exc:  # the weights package may be absent in a minimal install
+        pytest.skip(f"ImageNet weights unavailable: {exc}")
+    assert any(m.startswith("encoder: ImageNet weights") for m in logs)
+    reference = hydranet.HydraNet(trainer.model.config)
+    efficientnet.load_imagenet_encoder(reference)
+    key = "layer1.0.weight" if "layer1.0.weight" in reference.state_dict() else next(
+        k for k in reference.state_dict() if k.startswith("layer1."))
+    assert torch.equal(trainer.model.state_dict()[key], reference.state_dict()[key])
