@@ -237,3 +237,12 @@ def test_panel_height(tmp_path, small_weights):
     out = tmp_path / "out"
     assert predict(tmp_path / "a.png", "--weights", small_weights, "--out", out, "--panel-height", "32") == 0
     assert decode(out / "a_panel.png").shape[1] == 4 * 48 + 5 * 4  # 96x64 tiles shown at 48x32
+
+
+def test_output_folder_inside_the_input_folder_is_not_read_back(tmp_path, small_weights):
+    Image.fromarray(scene()).save(tmp_path / "a.png")
+    out = tmp_path / "results"
+    for flags in ((), ("--overwrite",)):
+        assert predict(tmp_path, "--recursive", "--weights", small_weights, "--out", out,
+                       "--save", "overlay", *flags) == 0
+    assert sorted(p.name for p in out.rglob("*")) == ["a_overlay.png"]

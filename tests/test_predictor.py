@@ -114,3 +114,14 @@ def test_panel_layout(predictor):
 
 def test_exported_from_the_package():
     assert hydranet.Predictor is Predictor and hydranet.Prediction is Prediction
+
+
+def test_three_task_model_adds_normals_to_the_panel():
+    torch.manual_seed(0)
+    model = hydranet.create_model("nyud40_three")
+    pred = Predictor(model).predict(scene(48, 64))
+    assert pred.normals.shape == (48, 64, 3)
+    np.testing.assert_allclose(np.linalg.norm(pred.normals, axis=2), 1.0, atol=1e-5)
+    panel = pred.panel()
+    assert panel.shape[1] == 5 * 64 + 6 * 4  # image | segmentation | overlay | depth | normals
+    assert pred.depth_range == (0.0, 10.0) and len(pred.class_names) == 40

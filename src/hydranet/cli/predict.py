@@ -162,16 +162,23 @@ def _sniff(path: Path) -> str | None:
         return None
 
 
-def collect_inputs(inputs: Sequence[str], recursive: bool) -> tuple[list[tuple[Path, str, Path]], list[str]]:
-    """``(file, kind, relative stem)`` for every input, and one-line problems for bad paths."""
+def collect_inputs(inputs: Sequence[str], recursive: bool,
+                   exclude: Path | None = None) -> tuple[list[tuple[Path, str, Path]], list[str]]:
+    """``(file, kind, relative stem)`` for every input, and one-line problems for bad paths.
+
+    Files inside ``exclude`` (the output folder) are never taken from folders, so a
+    re-run with the output folder inside an input folder does not predict on its own results.
+    """
     found: list[tuple[Path, str, Path]] = []
     problems: list[str] = []
+    skip = exclude.resolve() if exclude is not None else None
     for text in inputs:
         path = Path(text)
         if path.is_dir():
             pattern = path.rglob("*") if recursive else path.glob("*")
             files = sorted(p for p in pattern if p.is_file() and not p.name.startswith(".")
-                           and (is_image(p) or is_video(p)))
+                           and (is_image(p) or is_video(p))
+                           and not (skip is not None and p.resolve().is_relative_to(skip)))
             if not files:
                 hint = "" if recursive else " (use --recursive for sub-folders)"
                 problems.append(f"{path}: folder contains no images or videos{hint}")
@@ -316,7 +323,7 @@ def run(args: argparse.Namespace) -> int:
                     else read_kitti_calib(args.calib) if args.calib else None),
     )
     parse_size(args.size)
-    found, problems = collect_inputs(args.inputs, args.recursive)
+    found, problems = collect_inputs(args.inputs, args.recursive, exclude=args.out)
     if args.out.exists() and not args.out.is_dir():
         raise HydranetError(f"--out {args.out}: exists and is not a folder")
     # Outputs are planned before the model loads, so a refusal to overwrite costs nothing.
