@@ -59,7 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="image files (PNG, JPEG, BMP, TIFF, WebP), folders, video files "
                              "(MP4, AVI, MKV, MOV, ...)")
     parser.add_argument("--weights", default="default",
-                        help="weights file (.ckpt or .safetensors) or name (default: the bundled model)")
+                        help="weights file (.ckpt, .safetensors, or .onnx / .xml from `hydranet export`) "
+                             "or registered name (default: the bundled model)")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
     parser.add_argument("--recursive", action="store_true", help="also look into sub-folders of folders")
     parser.add_argument("--save", default="panel", metavar="LIST",
