@@ -66,7 +66,7 @@ def test_weightings():
     with torch.no_grad():
         u.log_vars.copy_(torch.tensor([math.log(2.0), 0.0]))
     # exp(-s) L + s/2 for classification, exp(-s) L / 2 + s/2 for regression
-    assert float(u(losses)) == pytest.approx(0.5 * 2 + 0.5 * math.log(2) + 0.5 * 4)
+    assert float(u(losses).detach()) == pytest.approx(0.5 * 2 + 0.5 * math.log(2) + 0.5 * 4)
     dwa = DWAWeighting(["segmentation", "depth"], temperature=2.0)
     assert dwa.current_weights() == {"segmentation": 1.0, "depth": 1.0}
     dwa.end_epoch({"segmentation": 1.0, "depth": 1.0})
