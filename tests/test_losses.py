@@ -22,6 +22,12 @@ def test_cross_entropy_ignores_void_and_uses_class_weights():
         float(F.cross_entropy(logits, target2, weight=w)))
 
 
+def test_ids_without_a_class_are_ignored_not_clamped():
+    logits = torch.tensor([[[[2.0, 0.0]], [[0.0, 1.0]]]])
+    assert float(segmentation_loss(logits, torch.tensor([[[0, 7]]]))) == pytest.approx(
+        float(segmentation_loss(logits, torch.tensor([[[0, 255]]]))))
+
+
 def test_segmentation_logits_are_upsampled_to_label_size():
     logits = torch.randn(2, 3, 4, 5)
     target = torch.randint(0, 3, (2, 15, 19))

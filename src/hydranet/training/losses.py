@@ -38,7 +38,8 @@ def segmentation_loss_sum(logits: Tensor, target: Tensor, ignore_index: int = IG
     (PyTorch's weighted-mean convention).
     """
     logits = _upsample(_full_precision(logits), target.shape[-2:])
-    valid = target != ignore_index
+    # Ids the model has no class for (a label set that was not remapped) are ignored, not clamped.
+    valid = (target != ignore_index) & (target >= 0) & (target < logits.shape[1])
     if class_weights is not None:
         class_weights = class_weights.to(logits.device, logits.dtype)
     losses = F.cross_entropy(logits, target.clamp(0, logits.shape[1] - 1).where(valid, target * 0),
