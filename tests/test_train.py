@@ -171,3 +171,20 @@ def test_imagenet_encoder_hook_for_efficientnet(tmp_path):
     key = "layer1.0.weight" if "layer1.0.weight" in reference.state_dict() else next(
         k for k in reference.state_dict() if k.startswith("layer1."))
     assert torch.equal(trainer.model.state_dict()[key], reference.state_dict()[key])
+
+
+def test_cli_stop_and_resume(tmp_path):
+    from hydranet.cli.main import main
+
+    data = make_folder_dataset(tmp_path / "data", n=4)
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"model: {{factory: hydranet, num_classes: 3, decoder_channels: 8}}\n"
+        f"data: {{train: [{{type: folder, root: {data}}}]}}\n"
+        "augment: {crop_size: [16, 16]}\nbatch_size: 2\nsteps: 3\nthreads: 1\ntensorboard: false\n")
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(config), f"output={out}", "--stop-after", "1"]) == 0
+    assert torch.load(out / "last.pt", weights_only=True)["step"] == 1
+    assert main(["train", "--config", str(config), "--resume", f"output={out}"]) == 0
+    assert torch.load(out / "last.pt", weights_only=True)["step"] == 3
+    assert main(["train", "--config", str(config), f"output={tmp_path / 'none'}", "--resume"]) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 
 EPILOG = """\
 examples:
@@ -44,11 +45,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import CheckpointError
     from ..training.config import load_config
     from ..training.distributed import init_distributed, shutdown_distributed
     from ..training.trainer import Trainer
 
     overrides = list(args.overrides)
+    if args.resume and "=" in args.resume and not Path(args.resume).exists():
+        # `--resume key=value`: argparse took an override for the optional STATE path.
+        overrides.insert(0, args.resume)
+        args.resume = ""
     for flag, key in (("output", "output"), ("init", "model.init"), ("epochs", "epochs"), ("steps", "steps"),
                       ("batch_size", "batch_size"), ("threads", "threads")):
         value = getattr(args, flag)
@@ -57,13 +63,16 @@ def run(args: argparse.Namespace) -> int:
     if args.bf16:
         overrides.append("bf16=true")
     cfg = load_config(args.config, overrides)
+    resume = None
+    if args.resume is not None:
+        resume = args.resume or str(Path(cfg["output"]) / "last.pt")
+        if not Path(resume).is_file():
+            raise CheckpointError(f"{resume}: no training checkpoint to resume from; check --resume "
+                                  "or the output folder")
     info = init_distributed()
     try:
         command = "hydranet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         trainer = Trainer(cfg, info, command=command)
-        resume = None
-        if args.resume is not None:
-            resume = args.resume or str(trainer.out / "last.pt")
         summary = trainer.fit(resume=resume, stop_after=args.stop_after)
         if info.is_main:
             line = f"done: step {summary['step']} in {summary['seconds']:.0f} s -> {summary['output']}"
