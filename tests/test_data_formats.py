@@ -220,6 +220,7 @@ def test_mixing_with_label_remap(tmp_path):
     assert mix[0]["segmentation"][0].tolist() == [0, 1, 255, 2, 3, 4, 5, 255]
     assert mix[2]["depth"][0, 0] == 2.0 and "segmentation" not in mix[2]
     assert remap_by_name("cityscapes19", "kitti6")[10] == 0  # sky
+    assert remap_by_name("cityscapes19", "camvid11")[1] == 4  # sidewalk -> pavement (synonym, reversed)
     explicit = build_dataset({"type": "camvid", "root": str(tmp_path / "cv"), "split": "train",
                               "remap": {3: 0}})
     assert explicit[0]["segmentation"][0].tolist() == [255, 255, 255, 0, 255, 255, 255, 255]

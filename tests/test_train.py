@@ -188,3 +188,12 @@ def test_cli_stop_and_resume(tmp_path):
     assert main(["train", "--config", str(config), "--resume", f"output={out}"]) == 0
     assert torch.load(out / "last.pt", weights_only=True)["step"] == 3
     assert main(["train", "--config", str(config), f"output={tmp_path / 'none'}", "--resume"]) == 2
+
+
+def test_unreadable_image_mid_epoch_is_skipped_not_fatal(tmp_path):
+    cfg = tiny_config(tmp_path, steps=3)
+    (tmp_path / "data" / "images" / "3.png").write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
+    trainer = Trainer(cfg, log=lambda m: None)
+    with pytest.warns(UserWarning, match=r"skipping sample 3: .*3\.png: cannot read image"):
+        trainer.fit()
+    assert trainer.step == 3

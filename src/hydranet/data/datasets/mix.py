@@ -32,9 +32,12 @@ def remap_by_name(source: LabelSet | str, target: LabelSet | str) -> dict[int, i
     dst = get_label_set(target) if isinstance(target, str) else target
     index = {_norm(n): i for i, n in enumerate(dst.class_names)}
     mapping = {}
+    reverse: dict[str, list[str]] = {}
+    for a, b in SYNONYMS.items():
+        reverse.setdefault(b, []).append(a)
     for i, name in enumerate(src.class_names):
         n = _norm(name)
-        for candidate in (n, SYNONYMS.get(n)):
+        for candidate in (n, SYNONYMS.get(n), *reverse.get(n, [])):
             if candidate is not None and candidate in index:
                 mapping[i] = index[candidate]
                 break
