@@ -169,3 +169,39 @@ def test_exported_file_runs_in_its_backend(model, batch, exported):
         create_backend("torch", exported["onnx"])
     with pytest.raises(HydranetError, match="backend 'onnxruntime' cannot run this file"):
         create_backend("onnxruntime", exported["xml"])
+
+
+def test_size_specific_network_is_exported_per_size():
+    # EfficientNet-Lite0 pads by the input size (TensorFlow SAME): a traced dynamic graph would
+    # be wrong at odd sizes, so export refuses it and the backends export once per size.
+    from hydranet.export import export_onnx
+    from hydranet.export.onnx import SizeSpecificModelError
+    from hydranet.model import camvid11
+
+    torch.manual_seed(0)
+    model = camvid11(encoder="efficientnet_lite0").eval()
+    with pytest.raises(SizeSpecificModelError, match="efficientnet_lite0 network's graph depends on the input size"):
+        export_onnx(model, "unused.onnx")
+    backend = create_backend("onnxruntime", model)
+    x = np.random.default_rng(1).standard_normal((1, 3, 61, 93)).astype(np.float32)  # odd sizes
+    out, ref = backend(x), torch_outputs(model, x)
+    for key in ref:
+        assert out[key].shape == ref[key].shape
+        np.testing.assert_allclose(out[key], ref[key], atol=1e-4)
+
+
+def test_fixed_size_file_names_its_size(model, tmp_path):
+    import onnx
+
+    from hydranet.errors import InputError
+    from hydranet.export import export_onnx, read_onnx_metadata
+
+    path = export_onnx(model, tmp_path / "fixed.onnx", size=(64, 96), batch=1)
+    dims = [d.dim_value for d in onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [1, 3, 64, 96]
+    assert read_onnx_metadata(path)["hydranet.input_size"] == "64x96"
+    path = export_onnx(model, tmp_path / "fixed.onnx", size=(64, 96))  # any batch
+    backend = create_backend("onnxruntime", path)
+    assert backend(np.zeros((2, 3, 64, 96), np.float32))["depth"].shape == (2, 1, 16, 24)
+    with pytest.raises(InputError, match=r"fixed.onnx: exported for 64x96 inputs, got 48x64"):
+        backend(np.zeros((1, 3, 48, 64), np.float32))

@@ -69,13 +69,6 @@ def test_onnx_dynamic_round_trip(model, tmp_path):
             np.testing.assert_allclose(out[key], ref[key], atol=1e-4)
 
 
-def test_onnx_fixed_size(model, tmp_path):
-    path = export_onnx(model, tmp_path / "fixed.onnx", size=(64, 96), batch=1)
-    dims = [d.dim_value for d in onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim]
-    assert dims == [1, 3, 64, 96]
-    assert read_onnx_metadata(path)["hydranet.input_size"] == "64x96"
-
-
 def test_openvino_ir_round_trip(model, tmp_path):
     path = export_openvino(model, tmp_path / "m.xml", precision="bf16")
     assert path.with_suffix(".bin").stat().st_size > 11e6  # fp32 weights, not compressed to fp16

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from ..checkpoints import load_model
     from ..export.calibration import calibration_batches
     from ..export.check import check_against_torch, format_agreement
-    from ..export.onnx import export_onnx, parse_size
+    from ..export.onnx import SizeSpecificModelError, parse_size
     from ..inference.backends import OPTIONAL_BACKENDS, BackendUnavailableError, create_backend
     from ..inference.backends import missing_dependency_message
 
@@ -101,19 +101,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"calibrating INT8 on {len(calibration)} {what} at {work_size[0]}x{work_size[1]} ...",
               file=sys.stderr)
 
-    if args.format == "onnx":
-        if args.precision == "int8":
-            from ..export.quantize import quantize_onnx
-
-            with tempfile.TemporaryDirectory(prefix="hydranet-export-") as tmp:
-                fp32 = export_onnx(model, Path(tmp) / "fp32.onnx", size=size)
-                quantize_onnx(fp32, out, calibration)
-        else:
-            export_onnx(model, out, size=size)
-    else:
-        from ..export.openvino import export_openvino
-
-        export_openvino(model, out, precision=args.precision, size=size, calibration=calibration)
+    try:
+        _export(model, args, out, size, calibration)
+    except SizeSpecificModelError as exc:
+        raise InputError(f"{exc}: pass --size HxW (e.g. --size 360x480)") from None
     elapsed = time.perf_counter() - started
     megabytes = sum(p.stat().st_size for p in (out, out.with_suffix(".bin")) if p.exists()) / 1e6
     shape = f"{work_size[0]}x{work_size[1]} fixed" if size else "dynamic height and width"
@@ -145,3 +136,21 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     return 0
+
+
+def _export(model, args: argparse.Namespace, out: Path, size, calibration) -> None:
+    from ..export.onnx import export_onnx
+
+    if args.format == "onnx":
+        if args.precision == "int8":
+            from ..export.quantize import quantize_onnx
+
+            with tempfile.TemporaryDirectory(prefix="hydranet-export-") as tmp:
+                fp32 = export_onnx(model, Path(tmp) / "fp32.onnx", size=size)
+                quantize_onnx(fp32, out, calibration)
+        else:
+            export_onnx(model, out, size=size)
+    else:
+        from ..export.openvino import export_openvino
+
+        export_openvino(model, out, precision=args.precision, size=size, calibration=calibration)

@@ -131,3 +131,40 @@ def calibration_batches(config: ModelConfig, folder: str | Path | None = None, c
     """Normalised calibration inputs: images from ``folder`` fitted to ``size``, or generated ones."""
     images = load_images(folder, count, size) if folder else generated_images(count, size, seed)
     return to_batches(images, config)
+
+
+def resize_batches(batches: Sequence[np.ndarray], size: tuple[int, int]) -> list[np.ndarray]:
+    """Normalised ``(N, 3, h, w)`` inputs resized (bilinear) to ``size``, for per-size calibration."""
+    import cv2
+
+    h, w = size
+    out = []
+    for b in batches:
+        if b.shape[2:] == (h, w):
+            out.append(b)
+            continue
+        items = [cv2.resize(np.ascontiguousarray(item.transpose(1, 2, 0)), (w, h), interpolation=cv2.INTER_LINEAR)
+                 for item in b]
+        out.append(np.ascontiguousarray(np.stack(items).transpose(0, 3, 1, 2), dtype=np.float32))
+    return out
+
+
+class CalibrationSource:
+    """Calibration inputs on demand, at the size a (possibly size-specific) graph needs.
+
+    ``spec``: a list of normalised ``(1, 3, H, W)`` arrays, a folder of images, or None for
+    generated street scenes; ``size`` is used when the graph accepts any size.
+    """
+
+    def __init__(self, config: ModelConfig, spec: str | Path | Sequence[np.ndarray] | None,
+                 count: int = 32, size: tuple[int, int] = (192, 640)) -> None:
+        self.config, self.spec, self.count, self.size = config, spec, count, size
+        self._cache: dict[tuple[int, int], list[np.ndarray]] = {}
+
+    def batches(self, size: tuple[int, int] | None = None) -> list[np.ndarray]:
+        if isinstance(self.spec, (list, tuple)):
+            return list(self.spec) if size is None else resize_batches(self.spec, size)
+        size = size or self.size
+        if size not in self._cache:
+            self._cache[size] = calibration_batches(self.config, self.spec, self.count, size)
+        return self._cache[size]

@@ -7,6 +7,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -22,8 +23,9 @@ FORMAT_NAME = "hydranet-onnx-1"
 
 OPSET = 17
 INPUT_NAME = "input"
-# Size of the example input when exporting with dynamic height and width.
-EXAMPLE_SIZE: tuple[int, int] = (192, 640)
+# Size of the example input traced for a dynamic export: small, since tracing runs the
+# model once and the dynamic graph does not depend on it (checked by ``_check_dynamic``).
+EXAMPLE_SIZE: tuple[int, int] = (64, 96)
 
 
 class OutputsAsTuple(nn.Module):
@@ -56,8 +58,9 @@ def export_onnx(model: HydraNet, path: str | Path, size: tuple[int, int] | None 
                 batch: int | None = None, precision: str = "fp32") -> Path:
     """Write ``model`` as ONNX (opset 17) to ``path``, atomically.
 
-    ``size=None`` leaves height and width dynamic (any input size), otherwise they are
-    fixed; ``batch=None`` leaves the batch dynamic. Outputs are named after the tasks
+    ``size=None`` leaves height and width dynamic (any input size; checked at an odd size,
+    :class:`SizeSpecificModelError` if the graph is only valid at the traced size),
+    otherwise they are fixed; ``batch=None`` leaves the batch dynamic. Outputs are named after the tasks
     (``segmentation``, ``depth``[, ``normals``]); the model configuration goes into the
     metadata (``hydranet.config``), so :func:`read_onnx_config` rebuilds it.
     """
@@ -83,6 +86,8 @@ def export_onnx(model: HydraNet, path: str | Path, size: tuple[int, int] | None 
     os.close(fd)
     try:
         _torch_export(wrapper, example, tmp, dynamic_axes)
+        if size is None:
+            _check_dynamic(model, tmp)
         proto = onnx.load(tmp)
         set_metadata(proto, model.config, precision, size)
         onnx.save(proto, tmp)
@@ -111,6 +116,52 @@ def _torch_export(wrapper: OutputsAsTuple, example: Tensor, path: str,
         if dynamic_axes.get(INPUT_NAME):
             shapes = {"x": {i: torch.export.Dim.AUTO for i in dynamic_axes[INPUT_NAME]}}
         torch.onnx.export(wrapper, (example,), path, dynamo=True, dynamic_shapes=shapes, **kwargs)
+
+
+class SizeSpecificModelError(ValueError):
+    """The traced graph is only valid at the example size (the model computes with Python ints)."""
+
+
+# An input whose stride-2 stages see odd sizes, where shape-dependent padding differs from 192x640.
+_PROBE_SHAPE = (1, 3, 33, 45)
+
+
+def _check_dynamic(model: HydraNet, path: str) -> None:
+    """Run the dynamic graph at an odd size and compare with PyTorch.
+
+    Tracing turns sizes a model reads as Python integers into constants: EfficientNet's
+    TensorFlow ``SAME`` padding, computed from ``x.shape``, would then be wrong at other
+    sizes. Such models must be exported at a fixed size. Skipped when no runtime is installed.
+    """
+    x = np.random.default_rng(0).standard_normal(_PROBE_SHAPE).astype(np.float32)
+    outputs = _run_any_runtime(path, x)
+    if outputs is None:
+        return
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x))
+    for task, got in zip(model.config.tasks, outputs):
+        ref = expected[task].numpy()
+        if got.shape != ref.shape or not np.allclose(got, ref, atol=1e-3, rtol=1e-3):
+            raise SizeSpecificModelError(
+                f"the {model.config.encoder} network's graph depends on the input size (padding computed "
+                "from the shape), so it cannot be exported with a dynamic size; export at a fixed size")
+
+
+def _run_any_runtime(path: str, x: np.ndarray) -> list[np.ndarray] | None:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        ort = None
+    if ort is not None:
+        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        return session.run(None, {INPUT_NAME: x})
+    try:
+        import openvino as ov
+    except ImportError:
+        return None
+    compiled = ov.Core().compile_model(path, "CPU")
+    result = compiled(x)
+    return [result[port] for port in compiled.outputs]
 
 
 def set_metadata(proto, config: ModelConfig, precision: str, size: tuple[int, int] | None) -> None:

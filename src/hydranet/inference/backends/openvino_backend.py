@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import openvino as ov
 
-from ...errors import CheckpointError
-from ...export.calibration import calibration_batches
+from ...errors import CheckpointError, InputError
+from ...export.calibration import CalibrationSource
+from ...export.onnx import SizeSpecificModelError
 from ...export.openvino import (
     PRECISIONS,
     compile_openvino,
@@ -26,14 +27,24 @@ from ...model import HydraNet
 # faster than the dynamic model.
 _MAX_COMPILED = 4
 
+Size = tuple[int, int]
+
+
+def _static_size(ov_model) -> Size | None:
+    shape = ov_model.inputs[0].get_partial_shape()
+    if shape.rank.is_static and len(shape) == 4 and shape[2].is_static and shape[3].is_static:
+        return int(shape[2].get_length()), int(shape[3].get_length())
+    return None
+
 
 class OpenVINOBackend:
     """A HydraNet compiled by OpenVINO for the CPU.
 
-    ``model`` is a loaded :class:`HydraNet` (converted here through ONNX) or the path of
-    an IR ``.xml`` (or ``.onnx``) written by ``hydranet export``. ``precision``: ``fp32``,
-    ``bf16`` (the inference precision hint; CPUs without AVX512_BF16 / AMX run f32, see
-    :attr:`effective_precision`) or ``int8`` (NNCF post-training quantization on
+    ``model`` is a loaded :class:`HydraNet` (converted here through ONNX, with dynamic
+    height and width, or once per input size for networks whose graph depends on it) or the
+    path of an IR ``.xml`` (or ``.onnx``) written by ``hydranet export``. ``precision``:
+    ``fp32``, ``bf16`` (the inference precision hint; CPUs without AVX512_BF16 / AMX run
+    f32, see :meth:`effective_precision`) or ``int8`` (NNCF post-training quantization on
     ``calibration``: a folder, a list of normalised arrays, or None for generated scenes).
     ``hint="throughput"`` uses OpenVINO's multi-stream mode for large batches.
     """
@@ -42,34 +53,66 @@ class OpenVINOBackend:
 
     def __init__(self, model: HydraNet | str | Path, precision: str = "fp32", threads: int | None = None,
                  calibration: str | Path | list[np.ndarray] | None = None,
-                 calibration_size: tuple[int, int] = (192, 640), calibration_count: int = 32,
+                 calibration_size: Size = (192, 640), calibration_count: int = 32,
                  hint: str = "latency") -> None:
         if precision not in PRECISIONS:
             raise CheckpointError(f"openvino backend: precision {precision!r} is not supported; "
                                   f"choose from {', '.join(PRECISIONS)}")
+        self._model: HydraNet | None = None
+        self.fixed_size: Size | None = None
+        # Graphs by input (H, W); the key None holds a graph valid for every size.
+        self._graphs: dict[Size | None, Any] = {}
+        self.source = "model"
         if isinstance(model, HydraNet):
             self.config = model.config
-            ov_model, file_precision = convert_to_openvino(model), "fp32"
+            self._model = model
+            file_precision = "fp32"
         else:
             ov_model, self.config, file_precision = read_openvino(model)
+            self.fixed_size = _static_size(ov_model)
+            self._graphs[self.fixed_size] = ov_model
+            self.source = str(model)
         if file_precision == "int8":
             precision = "int8"  # a quantized IR is int8 whatever was asked
         elif file_precision == "bf16" and precision == "fp32":
             precision = "bf16"  # the exported hint
-        if precision == "int8" and file_precision != "int8":
-            if not isinstance(calibration, list):
-                calibration = calibration_batches(self.config, calibration, calibration_count, calibration_size)
-            ov_model = quantize_openvino(ov_model, calibration)
         self.precision = precision
+        self._quantize = precision == "int8" and file_precision != "int8"
+        self._calibration = CalibrationSource(self.config, calibration, calibration_count,
+                                              self.fixed_size or calibration_size)
+        if self._model is not None:
+            try:
+                self._graphs[None] = self._prepare(None)
+            except SizeSpecificModelError:
+                pass  # converted per input size on first use
+        elif self._quantize:
+            self._graphs[self.fixed_size] = quantize_openvino(self._graphs[self.fixed_size],
+                                                              self._calibration.batches(self.fixed_size))
         self.threads = int(threads or cpu_threads())
         self.hint = hint
-        self.ov_model = ov_model
         self._compiled: OrderedDict[tuple[int, ...], tuple[Any, Any, list[str]]] = OrderedDict()
+
+    def _prepare(self, size: Size | None) -> Any:
+        ov_model = convert_to_openvino(self._model, size)
+        return quantize_openvino(ov_model, self._calibration.batches(size)) if self._quantize else ov_model
+
+    def _graph(self, size: Size) -> Any:
+        if None in self._graphs:
+            return self._graphs[None]
+        if self.fixed_size is not None and size != self.fixed_size:
+            h, w = self.fixed_size
+            raise InputError(f"{self.source}: exported for {h}x{w} inputs, got {size[0]}x{size[1]}; "
+                             f"resize the input (Predictor size=({h}, {w}) / predict --size {h}x{w}) "
+                             "or export with --size dynamic")
+        if size not in self._graphs:
+            self._graphs[size] = self._prepare(size)
+        return self._graphs[size]
 
     def _get(self, shape: tuple[int, ...]) -> tuple[Any, Any, list[str]]:
         entry = self._compiled.get(shape)
         if entry is None:
-            compiled = compile_openvino(self.ov_model, shape, self.precision, self.threads, self.hint)
+            graph = self._graph((shape[2], shape[3]))
+            compiled = compile_openvino(graph, shape, self.precision, self.threads, self.hint)
             names = [port.get_any_name() for port in compiled.outputs]
             entry = (compiled, compiled.create_infer_request(), names)
             self._compiled[shape] = entry
@@ -82,15 +125,18 @@ class OpenVINOBackend:
     def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         x = np.ascontiguousarray(batch, dtype=np.float32)
         if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"expected a (N, 3, H, W) batch, got shape {x.shape}")
+            raise InputError(f"expected a (N, 3, H, W) batch, got shape {x.shape}")
         _, request, names = self._get(tuple(x.shape))
         request.infer({0: x})
         # The request reuses its output buffers: copy before the next call overwrites them.
         return {name: np.array(request.get_output_tensor(i).data, dtype=np.float32, copy=True)
                 for i, name in enumerate(names)}
 
-    def effective_precision(self, shape: tuple[int, ...] = (1, 3, 64, 64)) -> str:
+    def effective_precision(self, shape: tuple[int, ...] | None = None) -> str:
         """``f32`` or ``bf16``: what OpenVINO really uses on this CPU (int8 layers aside)."""
+        if shape is None:
+            h, w = self.fixed_size or (64, 64)
+            shape = (1, 3, h, w)
         return effective_precision(self._get(tuple(shape))[0])
 
     def describe(self) -> str:
