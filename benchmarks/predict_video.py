@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--size", default="375x1242", help="synthetic clip size HxW")
     parser.add_argument("--frames", type=int, default=40)
     parser.add_argument("--backend", default="torch")
+    parser.add_argument("--threads", type=int, help="backend threads (default: the backend's)")
     parser.add_argument("--save", default="panel")
     parser.add_argument("--video-format", default="mp4")
     args = parser.parse_args()
@@ -59,28 +60,47 @@ def main() -> None:
             h, w = (int(v) for v in args.size.split("x"))
             video = Path(tmp) / "clip.mp4"
             synthetic_video(video, args.frames, h, w)
-        predictor = Predictor(args.weights, backend=args.backend)
+        options = {"threads": args.threads} if args.threads else {}
+        predictor = Predictor(args.weights, backend=args.backend, **options)
+        stages: dict[str, float] = {}
+        start = time.perf_counter()
         with VideoReader(video) as reader:
             frames = list(reader)
+        stages["decode"] = time.perf_counter() - start
+        start = time.perf_counter()
         inputs = [predictor.prepare(f)[None] for f in frames]
+        stages["normalise"] = time.perf_counter() - start
         for x in inputs[:3]:  # warm-up: first calls allocate and pick kernels
             predictor.infer(x)
         start = time.perf_counter()
-        for x in inputs:
-            predictor.infer(x)
+        outputs = [predictor.infer(x) for x in inputs]
         model_fps = len(inputs) / (time.perf_counter() - start)
 
         opts = OutputOptions(save=tuple(args.save.split(",")),
                              video_formats=tuple(args.video_format.split(",")))
+        # The other stages one after another, for their cost per frame.
+        from hydranet.inference.outputs import VideoSink
+        start = time.perf_counter()
+        preds = [predictor.finish(f, o) for f, o in zip(frames, outputs)]
+        stages["resize+argmax"] = time.perf_counter() - start
+        sink = VideoSink(video_paths(Path(tmp) / "stages" / "clip", opts), reader.fps, opts)
+        start = time.perf_counter()
+        for i, p in enumerate(preds):
+            sink.write(i, p)
+        sink.close()
+        stages["render+encode"] = time.perf_counter() - start
         job = Job(video, "video", Path(tmp) / "out" / "clip", {})
         job.paths = video_paths(job.stem, opts)
         start = time.perf_counter()
         written, problem = process_video(job, predictor, opts, every=1)
         e2e_fps = written / (time.perf_counter() - start)
     h, w = frames[0].shape[:2]
-    print(f"video: {len(frames)} frames {w}x{h}, backend {predictor.backend_name}, "
+    print(f"video: {len(frames)} frames {w}x{h}, backend {predictor.backend_name} "
+          f"({args.threads or 'default'} threads), "
           f"save {args.save} as {args.video_format}")
     print(f"model only: {model_fps:.2f} frames/s ({1000 / model_fps:.1f} ms/frame)")
+    print("other stages, ms/frame run alone: " + ", ".join(
+        f"{k} {1000 * v / len(frames):.1f}" for k, v in stages.items()))
     print(f"end to end: {e2e_fps:.2f} frames/s = {100 * e2e_fps / model_fps:.0f}% of model-only"
           + (f" ({problem})" if problem else ""))
 
