@@ -61,8 +61,9 @@ def build_model(spec: Mapping[str, Any]) -> HydraNet:
         config = dataclasses.replace(base, **changes)
     except ValueError as exc:
         raise InputError(f"model config: {exc}") from None
-    if changes.get("encoder") and not spec.get("name"):
-        config.name = f"{config.name or factory}_{config.encoder}" if config.encoder not in config.name else config.name
+    if changes.get("encoder") and not spec.get("name") and config.encoder not in config.name:
+        stem = (config.name or factory).replace(f"_{base.encoder}", "")
+        config.name = f"{stem}_{config.encoder}"
     return HydraNet(config)
 
 

@@ -400,7 +400,8 @@ class Trainer:
         means = {t: self.epoch_sums[t] / self.epoch_counts[t] for t in self.epoch_sums if self.epoch_counts.get(t)}
         self.weighting.end_epoch(means)
         self.epoch_sums, self.epoch_counts = {}, {}
-        finished_epoch = self.epoch + (0 if partial else 1)
+        # A run that ends mid-epoch reports a fractional epoch (e.g. 1.6).
+        finished_epoch = round(self.step / self.steps_per_epoch, 2) if partial else self.epoch + 1
         val = None
         every = max(int(self.cfg["val"]["every"] or 1), 1)
         if self.val_set is not None and (finished_epoch % every == 0 or self.step == self.total_steps):
