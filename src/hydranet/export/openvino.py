@@ -33,7 +33,10 @@ def convert_to_openvino(model: HydraNet, size: tuple[int, int] | None = None):
 
     with tempfile.TemporaryDirectory(prefix="hydranet-ov-") as tmp:
         onnx_path = export_onnx(model, Path(tmp) / "model.onnx", size=size)
-        ov_model = ov.Core().read_model(str(onnx_path))
+        # convert_model, not Core.read_model: its front-end transformations turn each ONNX
+        # Clip into one Clamp (read_model leaves Maximum/Minimum/Broadcast/ShapeOf chains),
+        # which lets the CPU plugin run the depthwise convolutions of an INT8 model in int8.
+        ov_model = ov.convert_model(str(onnx_path))
     set_rt_metadata(ov_model, model.config, "fp32", size)
     return ov_model
 
@@ -90,7 +93,7 @@ def read_openvino(path: str | Path):
         raise CheckpointError(f"{path}: its weights file {path.with_suffix('.bin').name} is missing; "
                               "keep the .xml and .bin together")
     try:
-        ov_model = ov.Core().read_model(str(path))
+        ov_model = ov.convert_model(str(path)) if path.suffix == ".onnx" else ov.Core().read_model(str(path))
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path}: OpenVINO cannot read it ({first[:200]}); "
