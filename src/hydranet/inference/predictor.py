@@ -111,11 +111,11 @@ class Prediction:
             columns = 2 if w > 2 * h else len(tiles)
         strips = []
         if legend:
-            present = np.zeros(len(self.palette), bool)
-            # Only the classes present keep the legend short for 40-class label sets.
-            present[np.unique(self.labels[self.labels < len(self.palette)])] = True
-            if len(self.palette) <= 12:
-                present[:] = True
+            present = np.ones(len(self.palette), bool)
+            if len(self.palette) > 12:
+                # Only the classes present keep the legend short for 40-class label sets.
+                counts = np.bincount(self.labels.ravel(), minlength=len(self.palette))
+                present = counts[: len(self.palette)] > 0
             names = [n for n, p in zip(self.class_names, present) if p]
             swatches = self.palette[present]
             th = max(12, min(36, (tile_height or self.size[0]) // 10))
