@@ -119,7 +119,7 @@ def bench_inputs(model: HydraNet, size: tuple[int, int], batch: int, seed: int =
 
 def run_grid(model: HydraNet, engines: Sequence[Engine], sizes: Sequence[tuple[int, int]],
              batches: Sequence[int], runs: int, warmup: int, max_seconds: float,
-             progress: Callable[[str], None] | None = None) -> list[Row]:
+             log: Callable[[str], None] | None = None) -> list[Row]:
     """Time every engine at every size and batch; speedups against the baseline of the same cell."""
     from tqdm import tqdm
 
@@ -129,6 +129,8 @@ def run_grid(model: HydraNet, engines: Sequence[Engine], sizes: Sequence[tuple[i
     for (h, w), batch in cells:
         x = bench_inputs(model, (h, w), batch)
         bar.set_postfix_str(f"{h}x{w} batch {batch}")
+        if log and bar.disable:
+            log(f"timing {h}x{w} batch {batch} ...")
         timings = measure_interleaved([e.run for e in engines], x, runs=runs, warmup=warmup,
                                       max_seconds=max_seconds)
         cell = []

@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     load_before = machine.load_average()
     started = time.time()
     engines, notes = build_engines(model, keys, threads, calibration, log)
-    rows = run_grid(model, engines, sizes, batches, args.runs, args.warmup, args.max_seconds)
+    rows = run_grid(model, engines, sizes, batches, args.runs, args.warmup, args.max_seconds, log)
 
     videos = []
     if not args.no_video:

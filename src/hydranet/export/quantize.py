@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,8 +30,10 @@ def quantize_openvino(ov_model, batches: Sequence[np.ndarray]):
     level = nncf_logger.level
     nncf_logger.setLevel(logging.ERROR)  # its INFO lines would drown the command's output
     try:
-        return nncf.quantize(ov_model, nncf.Dataset(list(batches)), subset_size=len(batches),
-                             preset=nncf.QuantizationPreset.MIXED, fast_bias_correction=True)
+        # NNCF draws its progress bars on stdout; keep stdout for results (tables, JSON).
+        with contextlib.redirect_stdout(sys.stderr):
+            return nncf.quantize(ov_model, nncf.Dataset(list(batches)), subset_size=len(batches),
+                                 preset=nncf.QuantizationPreset.MIXED, fast_bias_correction=True)
     finally:
         nncf_logger.setLevel(level)
 
