@@ -11,12 +11,12 @@ Nekrasov et al. Existing outputs are kept, so an interrupted run just continues.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
+
+from ..fileio import atomic_path
 
 EPILOG = """\
 examples:
@@ -44,15 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _save_png(array: np.ndarray, path: Path) -> None:
     from PIL import Image
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".png") as tmp:
         Image.fromarray(array).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def teacher_outputs(model, image: np.ndarray, size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:

@@ -5,10 +5,8 @@ Loaded with ``torch.load(weights_only=True)``, so a checkpoint can never run cod
 
 from __future__ import annotations
 
-import os
 import pickle
 import random
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError
+from ..fileio import atomic_path
 
 
 def capture_rng() -> dict[str, Any]:
@@ -44,18 +43,8 @@ def restore_rng(state: dict[str, Any]) -> None:
 def save_state(path: str | Path, state: dict[str, Any]) -> Path:
     """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(state, tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a checkpoint is an ordinary file
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
