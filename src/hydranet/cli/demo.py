@@ -44,8 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"output folder (default: ./{DEFAULT_OUT})")
     parser.add_argument("--weights", default="default",
                         help="weights file or registered name (default: the bundled default model)")
-    parser.add_argument("--frames", type=int, default=10,
-                        help="frames per condition of the synthetic drive (default: 10)")
+    parser.add_argument("--frames", type=int, default=8,
+                        help="frames per condition of the synthetic drive (default: 8)")
     parser.add_argument("--seed", type=int, default=0, help="which street to drive down (default: 0)")
     parser.add_argument("--size", default="360x480", metavar="HxW",
                         help="synthetic frame size (default: 360x480, CamVid's)")
