@@ -21,7 +21,7 @@ from hydranet.export import (
     to_batches,
 )
 from hydranet.export.check import compare_outputs, torch_outputs
-from hydranet.export.quantize import quantize_onnx
+from hydranet.export.quantize import onnx_weight_type, quantize_onnx
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -82,8 +82,19 @@ def test_int8_onnx_carries_metadata(model, tmp_path):
     int8 = quantize_onnx(fp32, tmp_path / "m8.onnx", images)
     meta = read_onnx_metadata(int8)
     assert meta["hydranet.precision"] == "int8" and read_onnx_config(int8) == model.config
-    ops = {n.op_type for n in onnx.load(str(int8)).graph.node}
-    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    graph = onnx.load(str(int8)).graph
+    assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in graph.node}
+    assert meta["hydranet.int8_weights"] == onnx_weight_type("auto")
+    # The first convolution and both heads stay fp32: no dequantized input or weight feeds the
+    # output convolutions; the heads' first convolution reads the shared (INT8) decoder feature.
+    producer = {o: n for n in graph.node for o in n.output}
+    for name in ["/model/layer1/layer1.0/Conv", "/model/segm/Conv", "/model/depth/Conv", "/model/pre_segm/Conv"]:
+        (node,) = [n for n in graph.node if n.name == name]
+        inputs = node.input[1:] if "pre_" in name else node.input
+        assert all(producer[i].op_type != "DequantizeLinear" for i in inputs if i in producer), name
+    quantized = [n for n in graph.node if n.op_type == "Conv"
+                 and producer.get(n.input[1]) is not None and producer[n.input[1]].op_type == "DequantizeLinear"]
+    assert len(quantized) > 50  # everything else is INT8
     assert int8.stat().st_size < fp32.stat().st_size / 2
     refs = [torch_outputs(model, x) for x in images]
     agreement = compare_outputs(refs, [run_ort(int8, x) for x in images])
@@ -93,6 +104,18 @@ def test_int8_onnx_carries_metadata(model, tmp_path):
 
     backend = create_backend("onnxruntime", int8)
     assert backend.precision == "int8" and backend.config == model.config
+
+
+def test_int8_weight_type_follows_the_cpu(monkeypatch):
+    import hydranet.export.cpu as cpu
+
+    monkeypatch.setattr(cpu, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    assert onnx_weight_type("auto") == "u8"  # VPMADDUBSW saturates with s8 weights
+    monkeypatch.setattr(cpu, "cpu_flags", lambda: frozenset({"avx2", "avx512_vnni"}))
+    assert onnx_weight_type("auto") == "s8"
+    assert onnx_weight_type("u8") == "u8"
+    with pytest.raises(ValueError, match="choose s8, u8 or auto"):
+        onnx_weight_type("s4")
 
 
 def test_unreadable_exports_are_named(tmp_path):

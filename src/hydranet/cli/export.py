@@ -43,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", required=True, choices=sorted(FORMATS), help="onnx or openvino (IR .xml + .bin)")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "int8"),
                         help="fp32 (default), bf16 (openvino only) or int8")
+    parser.add_argument("--int8-weights", default="auto", choices=("auto", "s8", "u8"),
+                        help="ONNX INT8 weight type: s8 needs VNNI to be exact, u8 is safe on any x86 CPU "
+                             "(auto: s8 if this CPU has VNNI)")
     parser.add_argument("--calibration", metavar="DIR", help="folder of images for INT8 calibration and the check")
     parser.add_argument("--calibration-count", type=int, default=50, metavar="N",
                         help="calibration images to use (default 50)")
@@ -147,7 +150,7 @@ def _export(model, args: argparse.Namespace, out: Path, size, calibration) -> No
 
             with tempfile.TemporaryDirectory(prefix="hydranet-export-") as tmp:
                 fp32 = export_onnx(model, Path(tmp) / "fp32.onnx", size=size)
-                quantize_onnx(fp32, out, calibration)
+                quantize_onnx(fp32, out, calibration, args.int8_weights)
         else:
             export_onnx(model, out, size=size)
     else:

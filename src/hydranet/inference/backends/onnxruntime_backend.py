@@ -40,14 +40,16 @@ class OnnxRuntimeBackend:
     ``.onnx`` file written by ``hydranet export`` (its metadata carries the configuration).
     ``precision="int8"`` quantizes (static QDQ, u8 activations / s8 per-channel weights)
     on ``calibration``: a folder of images, a list of normalised ``(1, 3, H, W)`` arrays,
-    or None for generated street scenes of ``calibration_size``.
+    or None for generated street scenes of ``calibration_size``. ``int8_weights``: ``s8``,
+    ``u8`` or ``auto`` (s8 where the CPU has VNNI, u8 elsewhere, where s8 saturates).
     """
 
     name = "onnxruntime"
 
     def __init__(self, model: HydraNet | str | Path, precision: str = "fp32", threads: int | None = None,
                  calibration: str | Path | list[np.ndarray] | None = None,
-                 calibration_size: Size = (192, 640), calibration_count: int = 32) -> None:
+                 calibration_size: Size = (192, 640), calibration_count: int = 32,
+                 int8_weights: str = "auto") -> None:
         if precision not in PRECISIONS:
             raise CheckpointError(f"onnxruntime backend: precision {precision!r} is not supported; "
                                   f"choose from {', '.join(PRECISIONS)}")
@@ -73,6 +75,7 @@ class OnnxRuntimeBackend:
             self._files[self.fixed_size] = path
             self.source = str(path)
         self.precision = precision
+        self.int8_weights = int8_weights
         self._quantize_files = precision == "int8" and file_precision != "int8"
         self._calibration = CalibrationSource(self.config, calibration, calibration_count,
                                               self.fixed_size or calibration_size)
@@ -91,7 +94,8 @@ class OnnxRuntimeBackend:
         return self._quantize(path, size) if self._quantize_files else path
 
     def _quantize(self, path: Path, size: Size | None) -> Path:
-        return quantize_onnx(path, path.with_suffix(".int8.onnx"), self._calibration.batches(size))
+        return quantize_onnx(path, path.with_suffix(".int8.onnx"), self._calibration.batches(size),
+                             self.int8_weights)
 
     def _file(self, size: Size) -> Path:
         if None in self._files:
