@@ -88,7 +88,7 @@ def test_int8_onnx_carries_metadata(model, tmp_path):
     # The first convolution and both heads stay fp32: no dequantized input or weight feeds the
     # output convolutions; the heads' first convolution reads the shared (INT8) decoder feature.
     producer = {o: n for n in graph.node for o in n.output}
-    for name in ["/model/layer1/layer1.0/Conv", "/model/segm/Conv", "/model/depth/Conv", "/model/pre_segm/Conv"]:
+    for name in ["/model/layer1/layer1.0/Conv", "/model/segm/conv/Conv", "/model/depth/conv/Conv", "/model/pre_segm/Conv"]:
         (node,) = [n for n in graph.node if n.name == name]
         inputs = node.input[1:] if "pre_" in name else node.input
         assert all(producer[i].op_type != "DequantizeLinear" for i in inputs if i in producer), name
@@ -190,3 +190,18 @@ def test_export_cli_user_errors(weights, tmp_path, capsys):
     assert main(["export", "--weights", str(weights), "--format", "onnx", "--precision", "bf16",
                  "--out", str(tmp_path / "b.onnx")]) == 2
     assert "bf16 is for --format openvino" in capsys.readouterr().err
+
+
+def test_head_channels_padded_to_blocks_on_a_copy(model):
+    import torch
+
+    from hydranet.export.onnx import SlicedConv, pad_head_channels
+
+    padded = pad_head_channels(model)
+    assert isinstance(padded.segm, SlicedConv) and padded.segm.conv.out_channels == 8
+    assert isinstance(padded.depth, SlicedConv) and padded.depth.conv.out_channels == 8
+    assert isinstance(model.depth, torch.nn.Conv2d) and model.depth.out_channels == 1  # original untouched
+    x = np.random.default_rng(3).standard_normal((1, 3, 40, 56)).astype(np.float32)
+    a, b = torch_outputs(model, x), torch_outputs(padded, x)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])

