@@ -42,8 +42,15 @@ def quantize_openvino(ov_model, batches: Sequence[np.ndarray]):
     preset keeps activations asymmetric, which the residual sums and the signed head
     outputs of this network need. The first convolution and the heads' output
     convolutions stay fp32 (:func:`openvino_kept_fp32`). Fast bias correction is on.
+
+    On CPUs without VNNI, u8 x s8 products are summed in saturating 16-bit pairs, so every
+    layer's weights get 7-bit ranges (NNCF's overflow fix; with VNNI only the first
+    layer's, NNCF's default). Measured with the default model on such a CPU: label
+    agreement with fp32 95.2% -> 98.3%, depth abs rel change +0.048 -> +0.002.
     """
     import nncf
+
+    from .cpu import has_vnni
 
     if not batches:
         raise ValueError("INT8 quantization needs at least one calibration batch")
@@ -55,7 +62,10 @@ def quantize_openvino(ov_model, batches: Sequence[np.ndarray]):
         with contextlib.redirect_stdout(sys.stderr):
             return nncf.quantize(ov_model, nncf.Dataset(list(batches)), subset_size=len(batches),
                                  preset=nncf.QuantizationPreset.MIXED, fast_bias_correction=True,
-                                 ignored_scope=nncf.IgnoredScope(names=openvino_kept_fp32(ov_model)))
+                                 ignored_scope=nncf.IgnoredScope(names=openvino_kept_fp32(ov_model)),
+                                 advanced_parameters=nncf.AdvancedQuantizationParameters(
+                                     overflow_fix=nncf.OverflowFix.FIRST_LAYER if has_vnni()
+                                     else nncf.OverflowFix.ENABLE))
     finally:
         nncf_logger.setLevel(level)
 
