@@ -205,3 +205,17 @@ def test_head_channels_padded_to_blocks_on_a_copy(model):
     a, b = torch_outputs(model, x), torch_outputs(padded, x)
     for key in a:
         np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_export_cli_asks_for_a_size_when_the_graph_needs_one(tmp_path, capsys):
+    import torch
+
+    from hydranet.model import camvid11
+
+    torch.manual_seed(0)
+    weights = save_weights(camvid11(encoder="efficientnet_lite0"), tmp_path / "effnet.safetensors")
+    out = tmp_path / "effnet.onnx"
+    assert main(["export", "--weights", str(weights), "--format", "onnx", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hydranet: error: the efficientnet_lite0 network's graph depends on the input size")
+    assert "export at a fixed size with --size HxW" in err and not out.exists()

@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         _export(model, args, out, size, calibration)
     except SizeSpecificModelError as exc:
-        raise InputError(f"{exc}: pass --size HxW (e.g. --size 360x480)") from None
+        raise InputError(f"{exc}; export at a fixed size with --size HxW (e.g. --size 360x480)") from None
     elapsed = time.perf_counter() - started
     megabytes = sum(p.stat().st_size for p in (out, out.with_suffix(".bin")) if p.exists()) / 1e6
     shape = f"{work_size[0]}x{work_size[1]} fixed" if size else "dynamic height and width"

@@ -188,7 +188,7 @@ def _check_dynamic(model: HydraNet, path: str) -> None:
         if got.shape != ref.shape or not np.allclose(got, ref, atol=1e-3, rtol=1e-3):
             raise SizeSpecificModelError(
                 f"the {model.config.encoder} network's graph depends on the input size (padding computed "
-                "from the shape), so it cannot be exported with a dynamic size; export at a fixed size")
+                "from the shape), so it cannot be exported with a dynamic size")
 
 
 def _run_any_runtime(path: str, x: np.ndarray) -> list[np.ndarray] | None:
