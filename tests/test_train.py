@@ -197,3 +197,15 @@ def test_unreadable_image_mid_epoch_is_skipped_not_fatal(tmp_path):
     with pytest.warns(UserWarning, match=r"skipping sample 3: .*3\.png: cannot read image"):
         trainer.fit()
     assert trainer.step == 3
+
+
+def test_bn_momentum_reaches_every_batchnorm_and_is_checked():
+    from hydranet.training.model_setup import build_model
+
+    model = build_model({"factory": "camvid11", "encoder": "efficientnet_lite0", "bn_momentum": 0.1})
+    momenta = {m.momentum for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    assert momenta == {0.1}
+    assert {m.momentum for m in build_model({"factory": "camvid11", "encoder": "efficientnet_lite0"}).modules()
+            if isinstance(m, torch.nn.BatchNorm2d)} >= {0.01}
+    with pytest.raises(InputError, match="bn_momentum"):
+        build_model({"factory": "camvid11", "bn_momentum": 1.5})

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from ..errors import InputError
+from .options import parse_size_option
 
 DESCRIPTION = """\
 Time the network on this machine with every installed engine and precision: the
@@ -63,14 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _sizes(text: str) -> list[tuple[int, int]]:
-    from ..export.onnx import parse_size
-
     sizes = []
     for part in text.split(","):
-        try:
-            size = parse_size(part)
-        except ValueError as exc:
-            raise InputError(f"--sizes: {exc}") from None
+        size = parse_size_option(part, option="--sizes")
         if size is None:
             raise InputError("--sizes: give fixed sizes like 192x640")
         sizes.append(size)

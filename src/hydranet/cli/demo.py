@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import InputError
+from .options import parse_size_option
 
 EPILOG = """\
 examples:
@@ -53,16 +54,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="with --input: stop after this many frames (default: 300)")
     parser.add_argument("--backend", default="torch", help="inference backend (default: torch)")
     parser.set_defaults(func=run)
-
-
-def _parse_size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise InputError(f"--size {text!r}: expected HEIGHTxWIDTH, e.g. 360x480") from None
-    if h < 32 or w < 32:
-        raise InputError(f"--size {text!r}: at least 32x32")
-    return h, w
 
 
 def _gif_frame(panel: np.ndarray) -> np.ndarray:
@@ -101,7 +92,7 @@ def _run_drive(args: argparse.Namespace, predictor, out: Path) -> int:
 
     if args.frames < 1:
         raise InputError("--frames must be at least 1")
-    size = _parse_size(args.size)
+    size = parse_size_option(args.size, minimum=32)
     num_classes = predictor.config.num_classes
     if num_classes != 11:
         raise InputError(f"{args.weights}: the demo scores CamVid's 11 classes, these weights have "

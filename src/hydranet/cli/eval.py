@@ -8,6 +8,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from .options import parse_size_option
+
 EPILOG = """\
 examples:
   hydranet eval --weights runs/camvid/best.safetensors --dataset camvid --root ../shared/data/camvid --split val
@@ -52,18 +54,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _parse_size(text: str | None) -> tuple[int, int] | None:
-    from ..errors import InputError
-
-    if not text:
-        return None
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise InputError(f"--size {text!r}: use HxW, e.g. 360x480") from None
-    return h, w
-
-
 def _options(items: list[str]) -> dict[str, Any]:
     import yaml
 
@@ -97,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
 
     kinds = parse_kinds(args.corrupt)
     severities = parse_severities(args.severity) if kinds else []
-    size = _parse_size(args.size)
+    size = parse_size_option(args.size)
     model = load_model(args.weights)
     cfg = model.config
     spec: dict[str, Any] = {"type": args.dataset, "root": args.root, "on_bad_label": "missing",

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from ..errors import InputError
+from .options import parse_size_option
 
 DESCRIPTION = """\
 Export weights to ONNX (for ONNX Runtime and most inference engines) or to OpenVINO IR,
@@ -75,17 +76,14 @@ def run(args: argparse.Namespace) -> int:
     from ..checkpoints import load_model
     from ..export.calibration import calibration_batches
     from ..export.check import check_against_torch, format_agreement
-    from ..export.onnx import SizeSpecificModelError, parse_size
+    from ..export.onnx import SizeSpecificModelError
     from ..inference.backends import OPTIONAL_BACKENDS, BackendUnavailableError, create_backend
     from ..inference.backends import missing_dependency_message
 
     if args.format == "onnx" and args.precision == "bf16":
         raise InputError("--precision bf16 is for --format openvino; ONNX Runtime has no bf16 CPU kernels "
                          "for this network")
-    try:
-        size = parse_size(args.size)
-    except ValueError as exc:
-        raise InputError(f"--size: {exc}") from None
+    size = parse_size_option(args.size, dynamic=True)
     out = _output_path(args)
     backend_name = "onnxruntime" if args.format == "onnx" else "openvino"
     module = OPTIONAL_BACKENDS[backend_name][2]

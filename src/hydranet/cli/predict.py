@@ -31,6 +31,7 @@ from ..inference.pointcloud import parse_intrinsics, read_kitti_calib
 from ..inference.predictor import Predictor
 from ..inference.render import COLORMAPS
 from ..inference.threads import BackgroundWorker, Prefetch
+from .options import parse_size_option
 
 EPILOG = """\
 examples:
@@ -101,20 +102,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 # -- parsing options ----------------------------------------------------------------------
-
-
-def parse_size(text: str | None) -> tuple[int, int] | None:
-    """``"HxW"`` -> ``(H, W)``."""
-    if text is None:
-        return None
-    parts = text.lower().replace("*", "x").split("x")
-    try:
-        h, w = (int(p) for p in parts)
-    except ValueError:
-        raise HydranetError(f"--size {text!r}: expected HEIGHTxWIDTH in pixels, e.g. 384x1280") from None
-    if h < 8 or w < 8:
-        raise HydranetError(f"--size {text!r}: height and width must be at least 8 pixels")
-    return h, w
 
 
 def parse_range(text: str | None) -> tuple[float, float] | None:
@@ -250,7 +237,7 @@ def _weights_error(weights: str, exc: Exception) -> HydranetError:
 
 def make_predictor(args: argparse.Namespace) -> Predictor:
     try:
-        return Predictor(args.weights, backend=args.backend, size=parse_size(args.size))
+        return Predictor(args.weights, backend=args.backend, size=parse_size_option(args.size))
     except WeightsNotFoundError as exc:
         raise _weights_error(args.weights, exc) from None
 
@@ -323,7 +310,7 @@ def run(args: argparse.Namespace) -> int:
         intrinsics=(parse_intrinsics(args.intrinsics) if args.intrinsics
                     else read_kitti_calib(args.calib) if args.calib else None),
     )
-    parse_size(args.size)
+    parse_size_option(args.size)
     found, problems = collect_inputs(args.inputs, args.recursive, exclude=args.out)
     if args.out.exists() and not args.out.is_dir():
         raise HydranetError(f"--out {args.out}: exists and is not a folder")

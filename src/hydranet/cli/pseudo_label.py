@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data.datasets.mix import remap_by_name
     from ..errors import InputError
     from ..labels import LabelSet, get_label_set
-    from .eval import _parse_size
+    from .options import parse_size_option
 
     images_dir = Path(args.images)
     if not images_dir.is_dir():
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
             lut[src] = dst
     elif cfg.num_classes > 255:
         raise InputError(f"{args.teacher}: {cfg.num_classes} classes do not fit 8-bit label PNGs")
-    size = _parse_size(args.size)
+    size = parse_size_option(args.size)
     files = sorted(p for p in images_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
                    and not p.name.endswith("_conf.png"))
     if not files:

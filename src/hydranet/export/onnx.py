@@ -216,6 +216,11 @@ def set_metadata(proto, config: ModelConfig, precision: str, size: tuple[int, in
         META_PRECISION: precision,
         META_INPUT_SIZE: "dynamic" if size is None else f"{size[0]}x{size[1]}",
     }
+    replace_metadata(proto, entries)
+
+
+def replace_metadata(proto, entries: dict[str, str]) -> None:
+    """Set ``entries`` in an ``onnx.ModelProto``'s metadata, keeping every other entry."""
     keep = [p for p in proto.metadata_props if p.key not in entries]
     del proto.metadata_props[:]
     proto.metadata_props.extend(keep)

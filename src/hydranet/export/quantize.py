@@ -148,7 +148,7 @@ def quantize_onnx(fp32_path: str | Path, out_path: str | Path, batches: Sequence
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from .onnx import META_CONFIG, META_FORMAT, META_INPUT_SIZE
+    from .onnx import META_CONFIG, META_FORMAT, META_INPUT_SIZE, replace_metadata
 
     if not batches:
         raise ValueError("INT8 quantization needs at least one calibration batch")
@@ -173,12 +173,7 @@ def quantize_onnx(fp32_path: str | Path, out_path: str | Path, batches: Sequence
         entries = {k: meta[k] for k in (META_FORMAT, META_CONFIG, META_INPUT_SIZE) if k in meta}
         entries[META_PRECISION] = "int8"
         entries["hydranet.int8_weights"] = "s8" if signed else "u8"
-        keep = [p for p in proto.metadata_props if p.key not in entries]
-        del proto.metadata_props[:]
-        proto.metadata_props.extend(keep)
-        for key, value in entries.items():
-            prop = proto.metadata_props.add()
-            prop.key, prop.value = key, value
+        replace_metadata(proto, entries)
         onnx.save(proto, str(quantized))
         os.replace(quantized, out_path)
     return out_path

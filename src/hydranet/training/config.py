@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
         "encoder_weights": None,      # imagenet: hydranet.model.efficientnet.load_imagenet_encoder
         "depth_range": None,
         "decoder_channels": None,     # decoder width (256 in the paper; smaller for quick experiments)
+        "bn_momentum": None,          # BatchNorm running-stat momentum (None: the encoder's own)
         "name": None,
     },
     "data": {

@@ -64,7 +64,24 @@ def build_model(spec: Mapping[str, Any]) -> HydraNet:
     if changes.get("encoder") and not spec.get("name") and config.encoder not in config.name:
         stem = (config.name or factory).replace(f"_{base.encoder}", "")
         config.name = f"{stem}_{config.encoder}"
-    return HydraNet(config)
+    model = HydraNet(config)
+    if spec.get("bn_momentum") is not None:
+        set_bn_momentum(model, float(spec["bn_momentum"]))
+    return model
+
+
+def set_bn_momentum(model: torch.nn.Module, momentum: float) -> int:
+    """Set every BatchNorm's running-statistics momentum; the number of layers changed.
+
+    EfficientNet-Lite0 keeps TensorFlow's 0.01, which leaves the running statistics
+    hundreds of steps behind the weights in a short CPU run; 0.1 (PyTorch's) tracks them.
+    """
+    if not 0.0 < momentum <= 1.0:
+        raise InputError(f"model.bn_momentum must be in (0, 1], got {momentum}")
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for layer in layers:
+        layer.momentum = momentum
+    return len(layers)
 
 
 def init_weights(model: HydraNet, source: str) -> str:

@@ -20,7 +20,6 @@ from .layout import (
     ASPHALT,
     FACADE,
     FOLIAGE,
-    GLASS,
     HEADLIGHT,
     LAMP,
     PAVING,

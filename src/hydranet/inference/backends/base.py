@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import numpy as np
 
+from ...errors import InputError
 from ...model import ModelConfig
 
 
@@ -20,3 +23,76 @@ class Backend(Protocol):
     config: ModelConfig
 
     def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]: ...
+
+
+Size = tuple[int, int]
+
+
+def check_batch(batch: np.ndarray) -> np.ndarray:
+    """The batch as contiguous float32 ``(N, 3, H, W)``, or a one-line error."""
+    x = np.ascontiguousarray(batch, dtype=np.float32)
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise InputError(f"expected a (N, 3, H, W) batch, got shape {x.shape}")
+    return x
+
+
+class GraphsBySize:
+    """Exported graphs of one network by input ``(H, W)``, made on first use.
+
+    The key ``None`` holds a graph valid for every size. Networks whose graph depends on
+    the input size (TensorFlow-style SAME padding) get one graph per size instead, and a
+    file exported for one size (``fixed_size``) refuses the others with the fix.
+    """
+
+    def __init__(self, prepare: Callable[[Size | None], Any], source: str = "model",
+                 fixed_size: Size | None = None) -> None:
+        self._prepare = prepare
+        self.source = source
+        self.fixed_size = fixed_size
+        self._graphs: dict[Size | None, Any] = {}
+
+    def add(self, size: Size | None, graph: Any) -> None:
+        self._graphs[size] = graph
+
+    def __getitem__(self, size: Size | None) -> Any:
+        return self._graphs[size]
+
+    def prepare_dynamic(self) -> None:
+        """Make the any-size graph now, unless the network only exports per size."""
+        from ...export.onnx import SizeSpecificModelError
+
+        try:
+            self._graphs[None] = self._prepare(None)
+        except SizeSpecificModelError:
+            pass  # exported per input size on first use
+
+    def get(self, size: Size) -> Any:
+        if None in self._graphs:
+            return self._graphs[None]
+        if self.fixed_size is not None and size != self.fixed_size:
+            h, w = self.fixed_size
+            raise InputError(f"{self.source}: exported for {h}x{w} inputs, got {size[0]}x{size[1]}; "
+                             f"resize the input (Predictor size=({h}, {w}) / predict --size {h}x{w}) "
+                             "or export with --size dynamic")
+        if size not in self._graphs:
+            self._graphs[size] = self._prepare(size)
+        return self._graphs[size]
+
+
+class CompiledByShape:
+    """The last ``capacity`` compiled runners by full input shape (each is specialised to it)."""
+
+    def __init__(self, build: Callable[[tuple[int, ...]], Any], capacity: int = 4) -> None:
+        self._build = build
+        self.capacity = capacity
+        self._items: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+
+    def get(self, shape: tuple[int, ...]) -> Any:
+        item = self._items.get(shape)
+        if item is None:
+            item = self._items[shape] = self._build(shape)
+            if len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+        else:
+            self._items.move_to_end(shape)
+        return item

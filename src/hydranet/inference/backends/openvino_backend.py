@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import openvino as ov
 
-from ...errors import CheckpointError, InputError
+from ...errors import CheckpointError
 from ...export.calibration import CalibrationSource
-from ...export.onnx import SizeSpecificModelError
 from ...export.openvino import (
     PRECISIONS,
     compile_openvino,
@@ -22,12 +20,11 @@ from ...export.openvino import (
 )
 from ...export.quantize import quantize_openvino
 from ...model import HydraNet
+from .base import CompiledByShape, GraphsBySize, Size, check_batch
 
 # Compiled models kept per input shape: a static shape compiles in ~0.2 s and runs
 # faster than the dynamic model.
 _MAX_COMPILED = 4
-
-Size = tuple[int, int]
 
 
 def _static_size(ov_model) -> Size | None:
@@ -59,19 +56,16 @@ class OpenVINOBackend:
             raise CheckpointError(f"openvino backend: precision {precision!r} is not supported; "
                                   f"choose from {', '.join(PRECISIONS)}")
         self._model: HydraNet | None = None
-        self.fixed_size: Size | None = None
-        # Graphs by input (H, W); the key None holds a graph valid for every size.
-        self._graphs: dict[Size | None, Any] = {}
-        self.source = "model"
+        fixed_size: Size | None = None
+        source = "model"
         if isinstance(model, HydraNet):
             self.config = model.config
             self._model = model
             file_precision = "fp32"
         else:
             ov_model, self.config, file_precision = read_openvino(model)
-            self.fixed_size = _static_size(ov_model)
-            self._graphs[self.fixed_size] = ov_model
-            self.source = str(model)
+            fixed_size = _static_size(ov_model)
+            source = str(model)
         if file_precision == "int8":
             precision = "int8"  # a quantized IR is int8 whatever was asked
         elif file_precision == "bf16" and precision == "fp32":
@@ -79,54 +73,38 @@ class OpenVINOBackend:
         self.precision = precision
         self._quantize = precision == "int8" and file_precision != "int8"
         self._calibration = CalibrationSource(self.config, calibration, calibration_count,
-                                              self.fixed_size or calibration_size)
+                                              fixed_size or calibration_size)
+        self._graphs = GraphsBySize(self._prepare, source, fixed_size)
         if self._model is not None:
-            try:
-                self._graphs[None] = self._prepare(None)
-            except SizeSpecificModelError:
-                pass  # converted per input size on first use
-        elif self._quantize:
-            self._graphs[self.fixed_size] = quantize_openvino(self._graphs[self.fixed_size],
-                                                              self._calibration.batches(self.fixed_size))
+            self._graphs.prepare_dynamic()
+        else:
+            self._graphs.add(fixed_size, quantize_openvino(ov_model, self._calibration.batches(fixed_size))
+                             if self._quantize else ov_model)
         self.threads = int(threads or cpu_threads())
         self.hint = hint
-        self._compiled: OrderedDict[tuple[int, ...], tuple[Any, Any, list[str]]] = OrderedDict()
+        self._compiled = CompiledByShape(self._compile, _MAX_COMPILED)
+
+    @property
+    def fixed_size(self) -> Size | None:
+        return self._graphs.fixed_size
+
+    @property
+    def source(self) -> str:
+        return self._graphs.source
 
     def _prepare(self, size: Size | None) -> Any:
         ov_model = convert_to_openvino(self._model, size)
         return quantize_openvino(ov_model, self._calibration.batches(size)) if self._quantize else ov_model
 
-    def _graph(self, size: Size) -> Any:
-        if None in self._graphs:
-            return self._graphs[None]
-        if self.fixed_size is not None and size != self.fixed_size:
-            h, w = self.fixed_size
-            raise InputError(f"{self.source}: exported for {h}x{w} inputs, got {size[0]}x{size[1]}; "
-                             f"resize the input (Predictor size=({h}, {w}) / predict --size {h}x{w}) "
-                             "or export with --size dynamic")
-        if size not in self._graphs:
-            self._graphs[size] = self._prepare(size)
-        return self._graphs[size]
-
-    def _get(self, shape: tuple[int, ...]) -> tuple[Any, Any, list[str]]:
-        entry = self._compiled.get(shape)
-        if entry is None:
-            graph = self._graph((shape[2], shape[3]))
-            compiled = compile_openvino(graph, shape, self.precision, self.threads, self.hint)
-            names = [port.get_any_name() for port in compiled.outputs]
-            entry = (compiled, compiled.create_infer_request(), names)
-            self._compiled[shape] = entry
-            if len(self._compiled) > _MAX_COMPILED:
-                self._compiled.popitem(last=False)
-        else:
-            self._compiled.move_to_end(shape)
-        return entry
+    def _compile(self, shape: tuple[int, ...]) -> tuple[Any, Any, list[str]]:
+        graph = self._graphs.get((shape[2], shape[3]))
+        compiled = compile_openvino(graph, shape, self.precision, self.threads, self.hint)
+        names = [port.get_any_name() for port in compiled.outputs]
+        return compiled, compiled.create_infer_request(), names
 
     def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        x = np.ascontiguousarray(batch, dtype=np.float32)
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise InputError(f"expected a (N, 3, H, W) batch, got shape {x.shape}")
-        _, request, names = self._get(tuple(x.shape))
+        x = check_batch(batch)
+        _, request, names = self._compiled.get(tuple(x.shape))
         request.infer({0: x})
         # The request reuses its output buffers: copy before the next call overwrites them.
         return {name: np.array(request.get_output_tensor(i).data, dtype=np.float32, copy=True)
@@ -137,7 +115,7 @@ class OpenVINOBackend:
         if shape is None:
             h, w = self.fixed_size or (64, 64)
             shape = (1, 3, h, w)
-        return effective_precision(self._get(tuple(shape))[0])
+        return effective_precision(self._compiled.get(tuple(shape))[0])
 
     def describe(self) -> str:
         return f"openvino {ov.get_version().split('-')[0]} {self.precision}, {self.threads} threads"
