@@ -96,3 +96,19 @@ class CompiledByShape:
         else:
             self._items.move_to_end(shape)
         return item
+
+
+class ExportedBackend:
+    """Shared by the backends that run exported graphs: where they came from, what size."""
+
+    _graphs: GraphsBySize
+
+    @property
+    def fixed_size(self) -> Size | None:
+        """The input size an exported file was made for (None: any size)."""
+        return self._graphs.fixed_size
+
+    @property
+    def source(self) -> str:
+        """The exported file, or ``"model"`` for a network exported here."""
+        return self._graphs.source

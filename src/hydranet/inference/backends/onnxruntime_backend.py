@@ -22,14 +22,14 @@ from ...export.onnx import (
 from ...export.openvino import cpu_threads
 from ...export.quantize import quantize_onnx
 from ...model import HydraNet
-from .base import CompiledByShape, GraphsBySize, Size, check_batch
+from .base import CompiledByShape, ExportedBackend, GraphsBySize, Size, check_batch
 
 PRECISIONS = ("fp32", "int8")
 # Sessions kept per input shape (each is specialised to it, ~5% faster than a dynamic one).
 _MAX_SESSIONS = 4
 
 
-class OnnxRuntimeBackend:
+class OnnxRuntimeBackend(ExportedBackend):
     """A HydraNet in ONNX Runtime's CPU execution provider.
 
     ``model`` is a loaded :class:`HydraNet` (exported to ONNX here, with dynamic height and
@@ -74,20 +74,12 @@ class OnnxRuntimeBackend:
         self._calibration = CalibrationSource(self.config, calibration, calibration_count,
                                               fixed_size or calibration_size)
         # ONNX files by input (H, W).
-        self._files = GraphsBySize(self._prepare, source, fixed_size)
+        self._graphs = GraphsBySize(self._prepare, source, fixed_size)
         if self._model is not None:
-            self._files.prepare_dynamic()
+            self._graphs.prepare_dynamic()
         else:
-            self._files.add(fixed_size, self._quantize(path, fixed_size) if self._quantize_files else path)
+            self._graphs.add(fixed_size, self._quantize(path, fixed_size) if self._quantize_files else path)
         self._sessions = CompiledByShape(self._open_session, _MAX_SESSIONS)
-
-    @property
-    def fixed_size(self) -> Size | None:
-        return self._files.fixed_size
-
-    @property
-    def source(self) -> str:
-        return self._files.source
 
     def _prepare(self, size: Size | None) -> Path:
         tag = "dynamic" if size is None else f"{size[0]}x{size[1]}"
@@ -106,7 +98,7 @@ class OnnxRuntimeBackend:
         options.log_severity_level = 3
         for dim, value in zip(("batch", "height", "width"), (shape[0], shape[2], shape[3])):
             options.add_free_dimension_override_by_name(dim, int(value))
-        path = self._files.get((shape[2], shape[3]))
+        path = self._graphs.get((shape[2], shape[3]))
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:

@@ -20,7 +20,7 @@ from ...export.openvino import (
 )
 from ...export.quantize import quantize_openvino
 from ...model import HydraNet
-from .base import CompiledByShape, GraphsBySize, Size, check_batch
+from .base import CompiledByShape, ExportedBackend, GraphsBySize, Size, check_batch
 
 # Compiled models kept per input shape: a static shape compiles in ~0.2 s and runs
 # faster than the dynamic model.
@@ -34,7 +34,7 @@ def _static_size(ov_model) -> Size | None:
     return None
 
 
-class OpenVINOBackend:
+class OpenVINOBackend(ExportedBackend):
     """A HydraNet compiled by OpenVINO for the CPU.
 
     ``model`` is a loaded :class:`HydraNet` (converted here through ONNX, with dynamic
@@ -83,14 +83,6 @@ class OpenVINOBackend:
         self.threads = int(threads or cpu_threads())
         self.hint = hint
         self._compiled = CompiledByShape(self._compile, _MAX_COMPILED)
-
-    @property
-    def fixed_size(self) -> Size | None:
-        return self._graphs.fixed_size
-
-    @property
-    def source(self) -> str:
-        return self._graphs.source
 
     def _prepare(self, size: Size | None) -> Any:
         ov_model = convert_to_openvino(self._model, size)
