@@ -166,3 +166,27 @@ def test_config_round_trips_palette_and_normalisation(tmp_path):
     cfg = hydranet.load_model(path).config
     assert cfg.palette[3] == [128, 64, 128] and cfg.class_names[3] == "road"
     assert np.allclose(cfg.mean, (0.485, 0.456, 0.406)) and cfg.label_set == "camvid11"
+
+
+def test_weights_pack_halves_the_file_keeps_metadata_and_outputs(tmp_path, parity_ckpt):
+    import json
+    import subprocess
+    import sys
+
+    model = hydranet.load_model(parity_ckpt)
+    src = hydranet.save_weights(model, tmp_path / "trained.safetensors", metadata={"command": "hydranet train x"})
+    out = tmp_path / "packed.safetensors"
+    run = subprocess.run([sys.executable, "-m", "hydranet", "weights", "pack", str(src), str(out),
+                          "--name", "shipped"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert out.stat().st_size < 0.55 * src.stat().st_size
+    packed = hydranet.load_model(out)
+    assert packed.config.name == "shipped" and packed.config.num_classes == model.config.num_classes
+    assert all(v.dtype == torch.float32 for v in packed.state_dict().values() if v.is_floating_point())
+    extra = json.loads(read_metadata(out)["extra"])
+    assert extra["command"] == "hydranet train x" and extra["packed_from"] == "trained.safetensors"
+    a, b = _outputs(model), _outputs(packed)
+    assert (a["depth"] - b["depth"]).abs().max() < 0.05 * a["depth"].abs().max()
+    bad = subprocess.run([sys.executable, "-m", "hydranet", "weights", "pack",
+                          str(tmp_path / "nope.safetensors"), str(out)], capture_output=True, text=True)
+    assert bad.returncode != 0 and "nope.safetensors" in bad.stderr and "Traceback" not in bad.stderr

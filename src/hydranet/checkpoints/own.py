@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from safetensors import SafetensorError, safe_open
+import torch
 from safetensors.torch import save_file
 
 from ..errors import CheckpointError
@@ -18,13 +19,18 @@ FORMAT_NAME = "hydranet"
 FORMAT_VERSION = "1"
 
 
-def save_weights(model: HydraNet, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+def save_weights(model: HydraNet, path: str | Path, metadata: dict[str, Any] | None = None,
+                 dtype: torch.dtype | None = None) -> Path:
     """Write ``model``'s weights and configuration to a ``.safetensors`` file, atomically.
 
     ``metadata`` adds free-form JSON-serialisable entries (e.g. training command).
+    ``dtype`` (e.g. ``torch.float16``) stores floating-point tensors in that type; they are
+    loaded back into the model's float32.
     """
     path = Path(path)
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    if dtype is not None:
+        tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
     meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "config": model.config.to_json()}
     if metadata:
         meta["extra"] = json.dumps(metadata, sort_keys=True)
@@ -69,3 +75,15 @@ def load_own(path: str | Path, num_classes: int | None = None) -> HydraNet:
     model = HydraNet(config)
     load_state_strict(model, state, path)
     return model.eval()
+
+
+def pack_weights(source: str | Path, out: str | Path, name: str | None = None,
+                 dtype: torch.dtype | None = torch.float16) -> Path:
+    """Re-save trained weights for shipping: smaller tensors, a new name, metadata kept."""
+    source = Path(source)
+    extra = json.loads(read_metadata(source).get("extra", "{}") or "{}")
+    model = load_own(source)
+    if name:
+        model.config.name = name
+    extra["packed_from"] = source.name
+    return save_weights(model, out, extra, dtype=dtype)

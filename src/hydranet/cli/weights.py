@@ -1,21 +1,23 @@
-"""``hydranet weights``: list, download and locate released checkpoints."""
+"""``hydranet weights``: list, download and locate released checkpoints; pack trained ones."""
 
 from __future__ import annotations
 
 import argparse
 
-from ..checkpoints import RELEASED, bundled_path, cache_dir, cached_path, download_released
+from ..checkpoints import RELEASED, bundled_path, cache_dir, cached_path, download_released, pack_weights
 
 EPILOG = """\
 examples:
   hydranet weights list
   hydranet weights download kitti6
   HYDRANET_WEIGHTS_URL=http://127.0.0.1:8000 hydranet weights download nyud40
+  hydranet weights pack runs/default/best.safetensors small.safetensors --name mymodel
 
 Files go to the per-user cache ($HYDRANET_HOME/weights, else ~/.cache/hydranet/weights)
 and are verified by their git blob id before they replace anything. The released
 weights are the authors' (non-commercial licence); `load_model("kitti6")` finds them
-there afterwards."""
+there afterwards. `pack` re-saves trained weights as float16 (half the size; loaded back
+into float32) under a new name, keeping the training metadata."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,6 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     dl.add_argument("--force", action="store_true", help="download even if a verified copy exists")
     path = actions.add_parser("path", help="print the cached file of a name")
     path.add_argument("name", choices=sorted(RELEASED), metavar="NAME")
+    pack = actions.add_parser("pack", help="re-save trained weights as float16 under a new name")
+    pack.add_argument("source", help="a .safetensors file written by hydranet train")
+    pack.add_argument("out", help="the file to write")
+    pack.add_argument("--name", help="the model name stored in the file (default: keep)")
+    pack.add_argument("--float32", action="store_true", help="keep float32 tensors")
     parser.set_defaults(func=run)
 
 
@@ -43,6 +50,12 @@ def run(args: argparse.Namespace) -> int:
             have = "yes" if cached_path(name).is_file() else "no"
             print(f"{name:<14}{have:<11}{entry.description} ({entry.filename})")
         print(f"cache: {cache_dir()}")
+        return 0
+    if args.action == "pack":
+        import torch
+
+        out = pack_weights(args.source, args.out, args.name, None if args.float32 else torch.float16)
+        print(f"{out}: {out.stat().st_size / 1e6:.1f} MB")
         return 0
     if args.action == "path":
         print(cached_path(args.name))
