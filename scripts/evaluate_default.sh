@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Every figure of docs/MODEL_CARD.md, for the default model and its no-weather twin.
+# Usage: bash scripts/evaluate_default.sh [DEFAULT_WEIGHTS] [NO_WEATHER_WEIGHTS]
+#   (defaults: runs/default/last.safetensors, runs/default_no_weather_ft/last.safetensors)
+# Writes runs/model_card/*.json and *.txt. CamVid lives in ../shared beside the clone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DEFAULT=${1:-runs/default/last.safetensors}
+NO_WEATHER=${2:-runs/default_no_weather_ft/last.safetensors}
+STAGE1=runs/default_no_weather/last.safetensors
+CAMVID=../shared/data/camvid
+OUT=runs/model_card
+mkdir -p "$OUT"
+
+for pair in "default:$DEFAULT" "no_weather:$NO_WEATHER"; do
+  tag=${pair%%:*}
+  weights=${pair#*:}
+  # CamVid val, clean (per class) and under the weather corruptions, native 480x360.
+  hydranet eval --weights "$weights" --dataset camvid --root "$CAMVID" --split val --per-class \
+      --corrupt rain,fog,night --severity 3 --json "$OUT/camvid_val_$tag.json" | tee "$OUT/camvid_val_$tag.txt"
+  # A synthetic street never seen in training, the same drive under each condition.
+  hydranet demo --weights "$weights" --seed 1 --frames 12 --out "$OUT/drive1_$tag" | tee "$OUT/drive1_$tag.txt"
+done
+# Stage 1 alone (the starting point of both), CamVid val clean.
+if [ -f "$STAGE1" ]; then
+  hydranet eval --weights "$STAGE1" --dataset camvid --root "$CAMVID" --split val --per-class \
+      --json "$OUT/camvid_val_stage1.json" | tee "$OUT/camvid_val_stage1.txt"
+fi
+# The model as `hydranet demo` runs it out of the box.
+hydranet demo --weights "$DEFAULT" --out "$OUT/demo_seed0" | tee "$OUT/demo_seed0.txt"
+# What INT8 costs with these weights (issue 4's accuracy goal).
+python benchmarks/int8_accuracy.py --weights "$DEFAULT" --json "$OUT/int8_accuracy.json" | tee "$OUT/int8_accuracy.txt"
