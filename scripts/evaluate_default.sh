@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Every figure of docs/MODEL_CARD.md, for the default model and its no-weather twin.
 # Usage: bash scripts/evaluate_default.sh [DEFAULT_WEIGHTS] [NO_WEATHER_WEIGHTS]
-#   (defaults: runs/default/last.safetensors, runs/default_no_weather_ft/last.safetensors)
+#   (defaults: default, the bundled weights, and runs/default_no_weather_ft/last.safetensors)
 # Writes runs/model_card/*.json and *.txt. CamVid lives in ../shared beside the clone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DEFAULT=${1:-runs/default/last.safetensors}
+DEFAULT=${1:-default}   # the shipped file (packed from runs/default/last.safetensors)
 NO_WEATHER=${2:-runs/default_no_weather_ft/last.safetensors}
 STAGE1=runs/default_no_weather/last.safetensors
 CAMVID=../shared/data/camvid
