@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from ..errors import CheckpointError
 from ..model import HydraNet, ModelConfig
+from ..sizes import parse_size  # noqa: F401 (re-exported: hydranet.export.parse_size)
 
 # onnx metadata_props keys; any ONNX consumer can read them, hydranet rebuilds the config from them.
 META_FORMAT = "hydranet.format"
@@ -83,19 +84,6 @@ class OutputsAsTuple(nn.Module):
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
         outputs = self.model(x)
         return tuple(outputs[t] for t in self.tasks)
-
-
-def parse_size(text: str | None) -> tuple[int, int] | None:
-    """``"192x640"`` -> ``(192, 640)``; ``None`` or ``"dynamic"`` -> ``None`` (any size)."""
-    if text is None or text.strip().lower() in ("", "dynamic", "none"):
-        return None
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"size {text!r} is not HEIGHTxWIDTH (e.g. 192x640) or 'dynamic'") from None
-    if h < 8 or w < 8:
-        raise ValueError(f"size {text!r} is too small; use at least 8x8")
-    return h, w
 
 
 def export_onnx(model: HydraNet, path: str | Path, size: tuple[int, int] | None = None,
