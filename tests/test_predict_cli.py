@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
-from predict_helpers import H, W, _one_thread, make_video, scene, small_weights, video_info  # noqa: F401
+from predict_helpers import H, W, make_video, scene, video_info
 
 from hydranet.cli.main import main
 from hydranet.inference.media import read_image
@@ -19,6 +19,9 @@ from hydranet.inference.pointcloud import read_ply
 from hydranet.inference.predictor import Predictor
 from hydranet.inference.raw import read_depth_png, read_labels_png
 from hydranet.labels import KITTI6
+
+# Other jobs share the 2 cores: these tests run with one intra-op thread.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 ALL = "panel,overlay,segmentation,depth,raw"
 

@@ -6,13 +6,16 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from predict_helpers import H, W, _one_thread, scene, small_weights  # noqa: F401 (fixtures)
+from predict_helpers import H, W, scene
 
 import hydranet
 from hydranet.errors import InputError
 from hydranet.inference.predictor import Prediction, Predictor
 from hydranet.inference.render import colorize_depth
 from hydranet.labels import KITTI6
+
+# Other jobs share the 2 cores: these tests run with one intra-op thread.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
