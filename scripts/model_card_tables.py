@@ -45,36 +45,57 @@ def camvid_tables(out: Path) -> None:
     print()
 
 
-def drive_table(out: Path) -> None:
-    drives = {}
-    for tag in ("default", "no_weather"):
-        path = out / f"drive1_{tag}" / "metrics.json"
-        if path.is_file():
-            drives[tag] = json.loads(path.read_text())["conditions"]
+def _relative(conds: dict) -> str:
+    clear = conds["clear"]
+    parts = []
+    for c in ("rain", "fog", "night"):
+        m = conds[c]
+        parts.append(f"{c}: mIoU {100 * (m['miou'] - clear['miou']) / clear['miou']:+.1f} %, "
+                     f"abs rel {100 * (m['abs_rel'] - clear['abs_rel']) / clear['abs_rel']:+.1f} %")
+    return "; ".join(parts)
+
+
+def _table(drives: dict[str, dict]) -> None:
     print("| condition | " + " | ".join(f"{t} mIoU % | {t} abs rel | {t} delta<1.25 %" for t in drives) + " |")
     print("| --- |" + " ---: | ---: | ---: |" * len(drives))
     for c in CONDITIONS:
         cells = []
-        for t, conds in drives.items():
+        for conds in drives.values():
             m = conds[c]
             cells += [pct(m["miou"]), f"{m['abs_rel']:.3f}", pct(m["delta1"])]
         print(f"| {c} | " + " | ".join(cells) + " |")
     print()
     for t, conds in drives.items():
-        clear = conds["clear"]
-        parts = []
-        for c in ("rain", "fog", "night"):
-            m = conds[c]
-            parts.append(f"{c}: mIoU {100 * (m['miou'] - clear['miou']) / clear['miou']:+.1f} %, "
-                         f"abs rel {100 * (m['abs_rel'] - clear['abs_rel']) / clear['abs_rel']:+.1f} %")
-        print(f"{t}, relative to clear: " + "; ".join(parts))
+        print(f"{t}, relative to clear: " + _relative(conds))
     print()
+
+
+def _drive(out: Path, seed: int, tag: str) -> dict | None:
+    path = out / f"drive{seed}_{tag}" / "metrics.json"
+    return json.loads(path.read_text())["conditions"] if path.is_file() else None
+
+
+def drive_tables(out: Path) -> None:
+    """The validation drive (seed 1), then the mean over every drive seed found (1, 2, ...)."""
+    tags = ("default", "no_weather")
+    print("Drive seed 1:\n")
+    _table({t: d for t in tags if (d := _drive(out, 1, t))})
+    seeds = [s for s in range(1, 100) if all(_drive(out, s, t) for t in tags)]
+    if len(seeds) < 2:
+        return
+    means = {}
+    for t in tags:
+        runs = [_drive(out, s, t) for s in seeds]
+        means[t] = {c: {k: sum(r[c][k] for r in runs) / len(runs) for k in ("miou", "abs_rel", "delta1")}
+                    for c in CONDITIONS}
+    print(f"Mean over drive seeds {', '.join(map(str, seeds))}:\n")
+    _table(means)
 
 
 def main() -> None:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/model_card")
     camvid_tables(out)
-    drive_table(out)
+    drive_tables(out)
 
 
 if __name__ == "__main__":
