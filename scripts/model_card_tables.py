@@ -48,7 +48,7 @@ def camvid_tables(out: Path) -> None:
 def _relative(conds: dict) -> str:
     clear = conds["clear"]
     parts = []
-    for c in ("rain", "fog", "night"):
+    for c in CONDITIONS[1:]:
         m = conds[c]
         parts.append(f"{c}: mIoU {100 * (m['miou'] - clear['miou']) / clear['miou']:+.1f} %, "
                      f"abs rel {100 * (m['abs_rel'] - clear['abs_rel']) / clear['abs_rel']:+.1f} %")
@@ -70,24 +70,27 @@ def _table(drives: dict[str, dict]) -> None:
     print()
 
 
-def _drive(out: Path, seed: int, tag: str) -> dict | None:
-    path = out / f"drive{seed}_{tag}" / "metrics.json"
-    return json.loads(path.read_text())["conditions"] if path.is_file() else None
+def _drives(out: Path, tag: str) -> dict[int, dict]:
+    """Per-condition metrics of every ``drive{seed}_{tag}`` folder, by seed."""
+    found = {}
+    for path in out.glob(f"drive*_{tag}/metrics.json"):
+        seed = path.parent.name[len("drive"):-len(f"_{tag}")]
+        if seed.isdigit():
+            found[int(seed)] = json.loads(path.read_text())["conditions"]
+    return found
 
 
 def drive_tables(out: Path) -> None:
-    """The validation drive (seed 1), then the mean over every drive seed found (1, 2, ...)."""
-    tags = ("default", "no_weather")
+    """The validation drive (seed 1), then the mean over every drive seed both models have."""
+    runs = {t: _drives(out, t) for t in ("default", "no_weather")}
     print("Drive seed 1:\n")
-    _table({t: d for t in tags if (d := _drive(out, 1, t))})
-    seeds = [s for s in range(1, 100) if all(_drive(out, s, t) for t in tags)]
+    _table({t: d[1] for t, d in runs.items() if 1 in d})
+    seeds = sorted(set.intersection(*(set(d) for d in runs.values())))
     if len(seeds) < 2:
         return
-    means = {}
-    for t in tags:
-        runs = [_drive(out, s, t) for s in seeds]
-        means[t] = {c: {k: sum(r[c][k] for r in runs) / len(runs) for k in ("miou", "abs_rel", "delta1")}
-                    for c in CONDITIONS}
+    means = {t: {c: {k: sum(d[s][c][k] for s in seeds) / len(seeds) for k in ("miou", "abs_rel", "delta1")}
+                 for c in CONDITIONS}
+             for t, d in runs.items()}
     print(f"Mean over drive seeds {', '.join(map(str, seeds))}:\n")
     _table(means)
 

@@ -1,4 +1,4 @@
-"""Shared helpers of the predict tests: a small random model on disk and media the tests make."""
+"""Shared helpers of the predict tests: pictures and videos the tests make (fixtures: conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 
 import av
 import numpy as np
-
 
 H, W = 64, 96
 
