@@ -20,7 +20,7 @@ for pair in "default:$DEFAULT" "no_weather:$NO_WEATHER"; do
       --corrupt rain,fog,night --severity 3 --json "$OUT/camvid_val_$tag.json" | tee "$OUT/camvid_val_$tag.txt"
   # Streets never seen in training, each the same drive under every condition. Seed 1 is the
   # validation drive of issue 6; seeds 2-4 show how much one street's figures vary.
-  # (Seed 5 was watched while training the weather stages, so it is left out here.)
+  # (Seeds 5 and 7 were watched while training the weather stages, so they are left out.)
   for seed in 1 2 3 4; do
     hydranet demo --weights "$weights" --seed $seed --frames 12 --out "$OUT/drive${seed}_$tag" \
         | tee "$OUT/drive${seed}_$tag.txt"
