@@ -190,3 +190,40 @@ def test_weights_pack_halves_the_file_keeps_metadata_and_outputs(tmp_path, parit
     bad = subprocess.run([sys.executable, "-m", "hydranet", "weights", "pack",
                           str(tmp_path / "nope.safetensors"), str(out)], capture_output=True, text=True)
     assert bad.returncode != 0 and "nope.safetensors" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_weights_average_is_the_weighted_mean_and_refuses_other_networks(tmp_path, parity_ckpt):
+    import subprocess
+    import sys
+
+    torch.manual_seed(0)
+    a = hydranet.load_model(parity_ckpt)
+    b = hydranet.load_model(parity_ckpt)
+    with torch.no_grad():
+        for v in b.state_dict().values():
+            if v.is_floating_point():
+                v.add_(torch.randn_like(v))
+    pa = hydranet.save_weights(a, tmp_path / "a.safetensors", metadata={"command": "train a"})
+    pb = hydranet.save_weights(b, tmp_path / "b.safetensors", metadata={"command": "train b"})
+    out = tmp_path / "soup.safetensors"
+    run = subprocess.run([sys.executable, "-m", "hydranet", "weights", "average", str(pa), str(pb), str(out),
+                          "--mix", "3", "1"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    soup = hydranet.load_model(out).state_dict()
+    for key, va in a.state_dict().items():
+        vb = b.state_dict()[key]
+        expected = 0.75 * va + 0.25 * vb if va.is_floating_point() else va
+        assert torch.allclose(soup[key], expected, atol=1e-6), key
+    extra = __import__("json").loads(read_metadata(out)["extra"])
+    assert extra["averaged_from"] == [str(pa), str(pb)] and extra["mix"] == [0.75, 0.25]
+    assert [s["command"] for s in extra["sources"]] == ["train a", "train b"]
+
+    other = hydranet.save_weights(hydranet.create_model("camvid11"), tmp_path / "other.safetensors")
+    bad = subprocess.run([sys.executable, "-m", "hydranet", "weights", "average", str(pa), str(other), str(out)],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert "other.safetensors: a different network" in bad.stderr
+    assert hydranet.load_model(out).config.num_classes == a.config.num_classes, "the earlier output was lost"
+    bad = subprocess.run([sys.executable, "-m", "hydranet", "weights", "average", str(pa), str(pb), str(out),
+                          "--mix", "1"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "--mix needs 2 non-negative shares" in bad.stderr

@@ -3,11 +3,11 @@
 from .download import download_released, git_blob_id
 from .loader import BUNDLED, bundled_path, load_model, registered_names, resolve_weights
 from .official import infer_config, load_official, read_state_dict
-from .own import load_own, pack_weights, read_metadata, save_weights
+from .own import average_weights, load_own, pack_weights, read_metadata, save_weights
 from .released import RELEASED, cache_dir, cached_path
 
 __all__ = [
-    "BUNDLED", "RELEASED", "bundled_path", "cache_dir", "cached_path", "download_released",
+    "BUNDLED", "RELEASED", "average_weights", "bundled_path", "cache_dir", "cached_path", "download_released",
     "git_blob_id", "infer_config", "load_model", "load_official", "load_own", "pack_weights", "read_metadata",
     "read_state_dict", "registered_names", "resolve_weights", "save_weights",
 ]

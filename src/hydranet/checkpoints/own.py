@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +88,45 @@ def pack_weights(source: str | Path, out: str | Path, name: str | None = None,
         model.config.name = name
     extra["packed_from"] = source.name
     return save_weights(model, out, extra, dtype=dtype)
+
+
+def average_weights(sources: list[str | Path], out: str | Path, mix: list[float] | None = None,
+                    name: str | None = None) -> Path:
+    """Write the weighted average of fine-tuned copies of one network (a "model soup").
+
+    Averaging a model with its own fine-tuned descendant (Wortsman et al., "Robust fine-tuning
+    of zero-shot models", CVPR 2022) tends to keep the fine-tuning's gains while giving back
+    less of what it forgot. Every floating-point tensor is averaged, batch-norm running
+    statistics included; integer tensors (batch counters) come from the first source. ``mix``
+    defaults to equal shares and is normalised to sum to one.
+    """
+    paths = [Path(p) for p in sources]
+    if len(paths) < 2:
+        raise CheckpointError("averaging needs at least two weights files")
+    mix = [1.0] * len(paths) if mix is None else [float(m) for m in mix]
+    if len(mix) != len(paths) or any(m < 0 for m in mix) or sum(mix) <= 0:
+        raise CheckpointError(f"--mix needs {len(paths)} non-negative shares, one per file, "
+                              f"not {mix}")
+    shares = [m / sum(mix) for m in mix]
+    models = [load_own(p) for p in paths]
+    first = models[0]
+    for path, model in zip(paths[1:], models[1:]):
+        # Names and data descriptions may differ; what the tensors mean may not.
+        described = {"name": first.config.name, "training_data": first.config.training_data}
+        if replace(model.config, **described) != first.config:
+            raise CheckpointError(f"{path}: a different network from {paths[0]} (configurations "
+                                  "differ); average only fine-tuned copies of one model")
+    states = [m.state_dict() for m in models]
+    averaged = {}
+    for key, value in states[0].items():
+        if value.is_floating_point():
+            averaged[key] = sum(s * state[key].double() for s, state in zip(shares, states)).to(value.dtype)
+        else:
+            averaged[key] = value
+    first.load_state_dict(averaged)
+    first.config.training_data = "; ".join(dict.fromkeys(m.config.training_data for m in models))
+    if name:
+        first.config.name = name
+    extra = {"averaged_from": [str(p) for p in paths], "mix": shares,
+             "sources": [json.loads(read_metadata(p).get("extra", "{}") or "{}") for p in paths]}
+    return save_weights(first, out, extra)

@@ -1,10 +1,18 @@
-"""``hydranet weights``: list, download and locate released checkpoints; pack trained ones."""
+"""``hydranet weights``: list, download and locate released checkpoints; pack or average trained ones."""
 
 from __future__ import annotations
 
 import argparse
 
-from ..checkpoints import RELEASED, bundled_path, cache_dir, cached_path, download_released, pack_weights
+from ..checkpoints import (
+    RELEASED,
+    average_weights,
+    bundled_path,
+    cache_dir,
+    cached_path,
+    download_released,
+    pack_weights,
+)
 
 EPILOG = """\
 examples:
@@ -12,12 +20,15 @@ examples:
   hydranet weights download kitti6
   HYDRANET_WEIGHTS_URL=http://127.0.0.1:8000 hydranet weights download nyud40
   hydranet weights pack runs/default/best.safetensors small.safetensors --name mymodel
+  hydranet weights average runs/a/last.safetensors runs/b/last.safetensors soup.safetensors
 
 Files go to the per-user cache ($HYDRANET_HOME/weights, else ~/.cache/hydranet/weights)
 and are verified by their git blob id before they replace anything. The released
 weights are the authors' (non-commercial licence); `load_model("kitti6")` finds them
 there afterwards. `pack` re-saves trained weights as float16 (half the size; loaded back
-into float32) under a new name, keeping the training metadata."""
+into float32) under a new name, keeping the training metadata. `average` writes the
+weighted mean of fine-tuned copies of one model (a model soup, e.g. a model and its
+fine-tuned descendant: keeps most of what fine-tuning gained, forgets less)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,6 +49,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pack.add_argument("out", help="the file to write")
     pack.add_argument("--name", help="the model name stored in the file (default: keep)")
     pack.add_argument("--float32", action="store_true", help="keep float32 tensors")
+    avg = actions.add_parser("average", help="average fine-tuned copies of one model (a model soup)")
+    avg.add_argument("sources", nargs="+", metavar="SOURCE",
+                     help="two or more .safetensors files of the same network")
+    avg.add_argument("out", help="the file to write")
+    avg.add_argument("--mix", type=float, nargs="+", metavar="SHARE",
+                     help="one share per source, normalised to sum to one (default: equal)")
+    avg.add_argument("--name", help="the model name stored in the file (default: the first's)")
     parser.set_defaults(func=run)
 
 
@@ -56,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
 
         out = pack_weights(args.source, args.out, args.name, None if args.float32 else torch.float16)
         print(f"{out}: {out.stat().st_size / 1e6:.1f} MB")
+        return 0
+    if args.action == "average":
+        out = average_weights(args.sources, args.out, args.mix, args.name)
+        print(f"{out}: mean of {len(args.sources)} files")
         return 0
     if args.action == "path":
         print(cached_path(args.name))
