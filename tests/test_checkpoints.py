@@ -226,4 +226,4 @@ def test_weights_average_is_the_weighted_mean_and_refuses_other_networks(tmp_pat
     assert hydranet.load_model(out).config.num_classes == a.config.num_classes, "the earlier output was lost"
     bad = subprocess.run([sys.executable, "-m", "hydranet", "weights", "average", str(pa), str(pb), str(out),
                           "--mix", "1"], capture_output=True, text=True)
-    assert bad.returncode != 0 and "--mix needs 2 non-negative shares" in bad.stderr
+    assert bad.returncode != 0 and "needs 2 non-negative shares" in bad.stderr

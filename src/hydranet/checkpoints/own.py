@@ -105,7 +105,7 @@ def average_weights(sources: list[str | Path], out: str | Path, mix: list[float]
         raise CheckpointError("averaging needs at least two weights files")
     mix = [1.0] * len(paths) if mix is None else [float(m) for m in mix]
     if len(mix) != len(paths) or any(m < 0 for m in mix) or sum(mix) <= 0:
-        raise CheckpointError(f"--mix needs {len(paths)} non-negative shares, one per file, "
+        raise CheckpointError(f"the mix (--mix) needs {len(paths)} non-negative shares, one per file, "
                               f"not {mix}")
     shares = [m / sum(mix) for m in mix]
     models = [load_own(p) for p in paths]
