@@ -125,3 +125,32 @@ def test_bundled_default_model_is_small_and_better_than_chance():
     # (measured); the default scored 33 % and 0.21 when it was committed.
     assert seg.compute()["miou"] > 0.2
     assert depth.compute()["abs_rel"] < 0.6
+
+
+def test_score_drive_gives_every_model_the_same_frames(drive_run, random_weights):
+    from hydranet.evaluation.drive import score_drive
+
+    metrics = json.loads((drive_run / "metrics.json").read_text())["conditions"]
+    seen: dict[str, list[float]] = {"a": [], "b": []}
+    results = score_drive({"a": Predictor(str(random_weights)), "b": Predictor(str(random_weights))}, 3, 2, SIZE,
+                          conditions=("clear", "night"), progress=False,
+                          on_frame=lambda name, c, i, sample, pred: seen[name].append(float(sample["image"].mean())))
+    assert seen["a"] == seen["b"] and len(seen["a"]) == 4
+    for condition in ("clear", "night"):
+        # Classes absent from both truth and prediction have a NaN IoU: compare as text.
+        assert json.dumps(results["a"][condition]) == json.dumps(results["b"][condition])
+        assert results["a"][condition]["miou"] == pytest.approx(metrics[condition]["miou"], abs=1e-12)
+        assert results["a"][condition]["abs_rel"] == pytest.approx(metrics[condition]["abs_rel"], abs=1e-12)
+
+
+def test_condition_gaps_are_relative_changes_against_clear(drive_run):
+    from hydranet.evaluation.drive import condition_gaps
+
+    gaps = condition_gaps({"clear": {"miou": 0.5, "abs_rel": 0.10}, "night": {"miou": 0.45, "abs_rel": 0.112},
+                           "rain": {"miou": 0.0, "abs_rel": 0.0}})
+    assert gaps["night"]["miou"] == pytest.approx(-10.0) and gaps["night"]["abs_rel"] == pytest.approx(12.0)
+    assert gaps["rain"] == {"miou": -100.0, "abs_rel": -100.0}
+    assert condition_gaps({"clear": {"miou": 0.0, "abs_rel": 0.1}, "fog": {"miou": 0.2, "abs_rel": 0.1}}) == \
+        {"fog": {"miou": None, "abs_rel": 0.0}}
+    saved = json.loads((drive_run / "metrics.json").read_text())
+    assert set(saved["change_vs_clear_percent"]) == {"rain", "fog", "night"}

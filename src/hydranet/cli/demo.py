@@ -86,8 +86,7 @@ def truth_panel(condition: str, image: np.ndarray, seg_true: np.ndarray, depth_t
 
 
 def _run_drive(args: argparse.Namespace, predictor, out: Path) -> int:
-    from ..data.synthetic import DRIVE_CONDITIONS, SceneRenderer, render_drive
-    from ..evaluation.metrics import DepthMetrics, SegmentationMetrics
+    from ..evaluation.drive import condition_gaps, score_drive
     from ..inference.media import VideoWriter
 
     if args.frames < 1:
@@ -97,39 +96,28 @@ def _run_drive(args: argparse.Namespace, predictor, out: Path) -> int:
     if num_classes != 11:
         raise InputError(f"{args.weights}: the demo scores CamVid's 11 classes, these weights have "
                          f"{num_classes}; use CamVid-11 weights (the default) or --input VIDEO")
-    results: dict[str, dict] = {}
-    renderer = SceneRenderer()
     started = time.perf_counter()
-    try:
-        with VideoWriter(out / "demo.mp4", fps=4) as mp4, VideoWriter(out / "demo.gif", fps=4) as gif:
-            for condition in DRIVE_CONDITIONS:
-                seg_m = SegmentationMetrics(num_classes, ignore_index=255)
-                depth_m = DepthMetrics("none", min_depth=1e-3, max_depth=80.0)
-                frames = render_drive(args.seed, (condition,), args.frames, size=size, renderer=renderer)[condition]
-                for i, sample in enumerate(tqdm(frames, desc=f"{condition:<6}", unit="frame", leave=False)):
-                    pred = predictor.predict(sample["image"])
-                    seg_m.update(pred.labels, sample["segmentation"])
-                    if pred.depth is not None:
-                        depth_m.update(pred.depth, sample["depth"])
-                    panel = truth_panel(condition, sample["image"], sample["segmentation"], sample["depth"], pred)
-                    _write_png(out / "panels" / f"{condition}_{i:03d}.png", panel)
-                    mp4.write(panel)
-                    gif.write(_gif_frame(panel))
-                seg, depth = seg_m.compute(), depth_m.compute()
-                results[condition] = {"miou": seg["miou"], "pixel_accuracy": seg["pixel_accuracy"],
-                                      "iou": seg["iou"], "abs_rel": depth["abs_rel"],
-                                      "delta1": depth["delta1"], "rmse": depth["rmse"], "frames": len(frames)}
-    finally:
-        renderer.close()
+    with VideoWriter(out / "demo.mp4", fps=4) as mp4, VideoWriter(out / "demo.gif", fps=4) as gif:
+        def write(_name: str, condition: str, i: int, sample: dict, pred) -> None:
+            panel = truth_panel(condition, sample["image"], sample["segmentation"], sample["depth"], pred)
+            _write_png(out / "panels" / f"{condition}_{i:03d}.png", panel)
+            mp4.write(panel)
+            gif.write(_gif_frame(panel))
+
+        results = score_drive({"model": predictor}, args.seed, args.frames, size, on_frame=write)["model"]
     elapsed = time.perf_counter() - started
+    gaps = condition_gaps(results)
     summary = {"weights": str(args.weights), "seed": args.seed, "size": list(size),
-               "class_names": predictor.class_names, "conditions": results, "seconds": round(elapsed, 1)}
+               "class_names": predictor.class_names, "conditions": results,
+               "change_vs_clear_percent": gaps, "seconds": round(elapsed, 1)}
     (out / "metrics.json").write_text(json.dumps(summary, indent=2))
     print(f"synthetic drive (seed {args.seed}, {args.frames} frames per condition, {size[0]}x{size[1]}), "
           f"weights: {args.weights}")
-    print(f"{'condition':<10}{'mIoU %':>8}{'depth abs rel':>15}{'delta<1.25 %':>14}")
+    print(f"{'condition':<10}{'mIoU %':>8}{'depth abs rel':>15}{'delta<1.25 %':>14}   vs clear (mIoU, abs rel)")
     for condition, r in results.items():
-        print(f"{condition:<10}{100 * r['miou']:>8.1f}{r['abs_rel']:>15.3f}{100 * r['delta1']:>14.1f}")
+        change = ("   " + ", ".join("n/a" if v is None else f"{v:+.1f} %" for v in gaps[condition].values())
+                  if condition in gaps else "")
+        print(f"{condition:<10}{100 * r['miou']:>8.1f}{r['abs_rel']:>15.3f}{100 * r['delta1']:>14.1f}{change}")
     print(f"wrote {out}/: panels/ ({sum(r['frames'] for r in results.values())} PNG), demo.mp4, demo.gif, "
           f"metrics.json in {elapsed:.0f} s")
     return 0
