@@ -48,9 +48,21 @@ def test_depth_losses_by_hand():
     mean_d2 = sum(v * v for v in d) / 3
     mean_d = sum(d) / 3
     assert float(depth_loss(pred, gt, "silog")) == pytest.approx(mean_d2 - 0.85 * mean_d ** 2, rel=1e-5)
+    # log L1: mean |log p - log t| = (log 2 + 0 + log 3.5) / 3
+    assert float(depth_loss(pred, gt, "log_l1")) == pytest.approx((math.log(2) + math.log(3.5)) / 3, rel=1e-6)
 
 
-@pytest.mark.parametrize("kind", ["berhu", "l1", "silog"])
+def test_log_l1_is_relative_and_reads_depth_as_abs():
+    gt = torch.tensor([[[[5.0, 40.0]]]])
+    # 1 m wrong at 5 m costs what 8 m wrong at 40 m costs (same ratio)
+    near, far = depth_loss_sum(torch.tensor([[[[6.0, 40.0]]]]), gt, "log_l1")[0], \
+        depth_loss_sum(torch.tensor([[[[5.0, 48.0]]]]), gt, "log_l1")[0]
+    assert float(near) == pytest.approx(float(far), rel=1e-6)
+    # a negative head output counts as its absolute value, as at inference
+    assert float(depth_loss(torch.tensor([[[[-5.0, -40.0]]]]), gt, "log_l1")) == pytest.approx(0.0, abs=1e-7)
+
+
+@pytest.mark.parametrize("kind", ["berhu", "l1", "log_l1", "silog"])
 def test_missing_targets_contribute_zero_and_no_nan(kind):
     pred = torch.randn(2, 1, 4, 4, requires_grad=True)
     s, n = depth_loss_sum(pred, torch.zeros(2, 1, 4, 4), kind)

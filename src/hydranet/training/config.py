@@ -69,7 +69,7 @@ DEFAULTS: dict[str, Any] = {
         "grad_clip": None,
     },
     "loss": {
-        "depth": "berhu",             # berhu | l1 | silog
+        "depth": "berhu",             # berhu | l1 | log_l1 | silog
         "class_weights": None,        # list of per-class weights
         "weighting": "fixed",         # fixed | uncertainty | dwa
         "weights": {"segmentation": 1.0, "depth": 1.0},

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from ..data.sample import IGNORE_INDEX
 
-DEPTH_LOSSES: tuple[str, ...] = ("berhu", "l1", "silog")
+DEPTH_LOSSES: tuple[str, ...] = ("berhu", "l1", "log_l1", "silog")
 
 
 def _full_precision(x: Tensor) -> Tensor:
@@ -72,7 +72,9 @@ def depth_loss_sum(pred: Tensor, target: Tensor, kind: str = "berhu",
 
     ``berhu``: inverse Huber, L1 below ``c`` and ``(e^2 + c^2) / 2c`` above (``c`` from
     :func:`berhu_threshold`, all-reduced across ranks by the caller under DDP);
-    ``l1``; ``silog``: per image ``mean(d^2) - 0.85 mean(d)^2`` with ``d = log p - log t``,
+    ``l1``; ``log_l1``: ``|log |p| - log t|``, a relative error like the abs rel metric, so a
+    metre wrong at 5 m costs as much as eight at 40 m (berHu and L1 in metres let far
+    pixels dominate); ``silog``: per image ``mean(d^2) - 0.85 mean(d)^2`` with ``d = log p - log t``,
     summed over images with depth, normalised by that image count.
     """
     p, t, valid = _valid_depth(pred, target)
@@ -85,6 +87,10 @@ def depth_loss_sum(pred: Tensor, target: Tensor, kind: str = "berhu",
         mean_d2 = (d * d).flatten(1).sum(1) / n.clamp_min(1)
         per_image = (mean_d2 - 0.85 * mean_d ** 2) * has
         return per_image.sum() + zero, has.sum().to(p.dtype)
+    if kind == "log_l1":
+        # |p| because inference reads depth as abs(head output); the clamp keeps log finite.
+        err = (p.abs().clamp_min(1e-3).log() - t.clamp_min(1e-3).log()).abs()
+        return (err * valid).sum() + zero, valid.sum().to(p.dtype)
     err = (p - t).abs()
     if kind == "l1":
         loss = err
