@@ -130,6 +130,9 @@ def test_config_errors_are_one_line(tmp_path):
         load_config(None, ["optim.lr=0.1", "data.train=[{type: camvid, root: x}]", "steps=1"])
     with pytest.raises(InputError, match="no training data"):
         load_config(None, ["steps=1"])
+    # caught when the config is read, not at the first training step
+    with pytest.raises(InputError, match=r"unknown loss.depth 'log-l1'; choose from berhu, l1, log_l1, silog"):
+        load_config(None, ["loss.depth=log-l1", "data.train=[{type: camvid, root: x}]", "steps=1"])
     bad = tmp_path / "bad.yaml"
     bad.write_text("data: {train: [{type: camvid, root: /nonexistent}]}\nsteps: 1\n")
     r = subprocess.run([sys.executable, "-m", "hydranet", "train", "--config", str(bad)],

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from ..errors import InputError
+from .losses import DEPTH_LOSSES
 
 DEFAULTS: dict[str, Any] = {
     "seed": 0,
@@ -146,6 +147,8 @@ def validate_config(cfg: Mapping[str, Any]) -> None:
         raise InputError("batch_size and accumulate must be at least 1")
     if cfg["data"]["on_bad_label"] not in ("error", "missing"):
         raise InputError("data.on_bad_label must be error or missing")
+    if cfg["loss"]["depth"] not in DEPTH_LOSSES:
+        raise InputError(f"unknown loss.depth {cfg['loss']['depth']!r}; choose from {', '.join(DEPTH_LOSSES)}")
 
 
 def dump_config(cfg: Mapping[str, Any]) -> str:
