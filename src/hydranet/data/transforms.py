@@ -60,17 +60,30 @@ class Resize:
 class RandomScale:
     """Rescale by a factor drawn uniformly from ``[low, high]``.
 
-    Depth values are kept (the reference recipe's convention): the network learns
-    metric depth for the camera it is trained on.
+    By default depth values are kept (the reference recipe's convention). With
+    ``scale_depth`` they are divided by the factor actually applied: for a network that
+    assumes one focal length, an image enlarged by ``s`` shows the scene as if it were
+    ``s`` times closer. Keeping the values instead teaches a depth that depends on the mix
+    of scales, and the network is then biased at the native size. Depths beyond
+    ``max_depth`` after scaling become missing (0).
     """
 
     low: float = 0.5
     high: float = 2.0
+    scale_depth: bool = False
+    max_depth: float | None = None
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         s = float(rng.uniform(self.low, self.high))
         h, w = sample["image"].shape[:2]
-        return _resize_sample(sample, max(1, int(round(h * s))), max(1, int(round(w * s))))
+        out = _resize_sample(sample, max(1, int(round(h * s))), max(1, int(round(w * s))))
+        if self.scale_depth and has_target(out, "depth"):
+            applied = out["image"].shape[0] / h  # the rounded size's factor, not the drawn one
+            depth = out["depth"] / np.float32(applied)
+            if self.max_depth is not None:
+                depth = np.where(depth <= self.max_depth, depth, np.float32(0.0))
+            out["depth"] = depth.astype(np.float32)
+        return out
 
 
 @dataclass
@@ -174,13 +187,17 @@ class RandomWeather:
 def training_transform(crop_size: Sequence[int] | None = None, scale: Sequence[float] | None = (0.5, 2.0),
                        flip: bool = True, color_jitter: float = 0.0, weather_p: float = 0.0,
                        weather_kinds: Sequence[str] | None = None, resize: Sequence[int] | None = None,
-                       weather_severity: Sequence[int] = (1, 5)) -> Compose:
-    """The usual training pipeline: [resize], scale, crop, flip, colour jitter, weather."""
+                       weather_severity: Sequence[int] = (1, 5), scale_depth: bool = False,
+                       max_depth: float | None = None) -> Compose:
+    """The usual training pipeline: [resize], scale, crop, flip, colour jitter, weather.
+
+    ``scale_depth`` divides depth by the random scale factor (see :class:`RandomScale`).
+    """
     ts: list[Any] = []
     if resize:
         ts.append(Resize(int(resize[0]), int(resize[1])))
     if scale:
-        ts.append(RandomScale(float(scale[0]), float(scale[1])))
+        ts.append(RandomScale(float(scale[0]), float(scale[1]), scale_depth, max_depth))
     if crop_size:
         ts.append(RandomCrop(int(crop_size[0]), int(crop_size[1])))
     if flip:

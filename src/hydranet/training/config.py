@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "augment": {
         "resize": None,               # [H, W] before everything else
         "scale": [0.5, 2.0],
+        "scale_depth": False,         # divide depth by the scale factor (metric depth for one focal length)
         "crop_size": [256, 256],
         "flip": True,
         "color_jitter": 0.0,

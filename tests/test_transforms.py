@@ -1,0 +1,39 @@
+"""Joint training transforms: what happens to depth when an image is rescaled."""
+
+import numpy as np
+import pytest
+
+from hydranet.data.transforms import RandomScale, training_transform
+
+
+def _sample(h: int = 90, w: int = 120, depth: float = 10.0) -> dict:
+    d = np.full((h, w), depth, np.float32)
+    d[:10] = 0.0  # sky: missing
+    return {"image": np.zeros((h, w, 3), np.uint8), "segmentation": np.zeros((h, w), np.uint8), "depth": d}
+
+
+@pytest.mark.parametrize("factor", [0.5, 2.0])
+def test_scale_depth_divides_depth_by_the_applied_factor(factor):
+    out = RandomScale(factor, factor, scale_depth=True)(_sample(), np.random.default_rng(0))
+    assert out["image"].shape[:2] == (round(90 * factor), round(120 * factor))
+    valid = out["depth"] > 0
+    # Enlarged twice, the street looks as if it were half as far away (and the other way round).
+    np.testing.assert_allclose(out["depth"][valid], 10.0 / factor, rtol=1e-6)
+    assert (~valid).sum() == round(10 * factor) * round(120 * factor)  # missing stays missing
+
+
+def test_scale_depth_uses_the_rounded_size_and_drops_depth_beyond_the_range():
+    out = RandomScale(0.5, 0.5, scale_depth=True, max_depth=80.0)(_sample(h=101, w=120, depth=30.0),
+                                                                    np.random.default_rng(0))
+    applied = out["image"].shape[0] / 101
+    np.testing.assert_allclose(out["depth"][out["depth"] > 0], 30.0 / applied, rtol=1e-6)
+    far = RandomScale(0.5, 0.5, scale_depth=True, max_depth=50.0)(_sample(depth=30.0), np.random.default_rng(0))
+    assert not far["depth"].any()  # 60 m is beyond a 50 m range: missing, not clipped
+
+
+def test_depth_is_kept_by_default_and_samples_without_depth_pass():
+    out = RandomScale(2.0, 2.0)(_sample(), np.random.default_rng(0))
+    assert set(np.unique(out["depth"])) == {0.0, 10.0}
+    no_depth = {"image": np.zeros((40, 60, 3), np.uint8), "segmentation": np.zeros((40, 60), np.uint8)}
+    t = training_transform(crop_size=(32, 32), scale=(0.5, 1.0), scale_depth=True, max_depth=80.0)
+    assert t(no_depth, np.random.default_rng(1))["image"].shape == (32, 32, 3)
