@@ -5,7 +5,7 @@
 # Writes runs/model_card/*.json and *.txt. CamVid lives in ../shared beside the clone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DEFAULT=${1:-default}   # the shipped file (packed from runs/default_night_depth_only/last.safetensors, docs/MODEL_CARD.md)
+DEFAULT=${1:-default}   # the shipped file (packed from runs/default_scale_depth/last.safetensors, docs/MODEL_CARD.md)
 NO_WEATHER=${2:-runs/default_no_weather_ft/last.safetensors}
 STAGE1=runs/default_no_weather/last.safetensors
 CAMVID=../shared/data/camvid
