@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hydranet.cli.predict import Job, process_video
+from hydranet.inference.runner import Job, process_video
 from hydranet.inference.media import VideoReader, VideoWriter
 from hydranet.inference.outputs import OutputOptions, video_paths
 from hydranet.inference.predictor import Predictor

@@ -19,7 +19,7 @@ from hydranet.inference.backends import (
     create_backend,
     default_backend,
 )
-from hydranet.model import kitti6
+from hydranet.model import create_model
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("openvino")
@@ -34,7 +34,7 @@ def random_model():
     scale through the network and the logits separate the classes.
     """
     torch.manual_seed(0)
-    model = kitti6()
+    model = create_model("kitti6")
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, torch.nn.Conv2d):
@@ -57,7 +57,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def images():
-    return to_batches(generated_images(4, SIZE, seed=1), kitti6().config)
+    return to_batches(generated_images(4, SIZE, seed=1), create_model("kitti6").config)
 
 
 @pytest.fixture(scope="module")
@@ -176,10 +176,10 @@ def test_size_specific_network_is_exported_per_size():
     # be wrong at odd sizes, so export refuses it and the backends export once per size.
     from hydranet.export import export_onnx
     from hydranet.export.onnx import SizeSpecificModelError
-    from hydranet.model import camvid11
+    from hydranet.model import create_model
 
     torch.manual_seed(0)
-    model = camvid11(encoder="efficientnet_lite0").eval()
+    model = create_model("camvid11_lite0").eval()
     with pytest.raises(SizeSpecificModelError, match="efficientnet_lite0 network's graph depends on the input size"):
         export_onnx(model, "unused.onnx")
     backend = create_backend("onnxruntime", model)

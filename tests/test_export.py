@@ -210,10 +210,10 @@ def test_head_channels_padded_to_blocks_on_a_copy(model):
 def test_export_cli_asks_for_a_size_when_the_graph_needs_one(tmp_path, capsys):
     import torch
 
-    from hydranet.model import camvid11
+    from hydranet.model import create_model
 
     torch.manual_seed(0)
-    weights = save_weights(camvid11(encoder="efficientnet_lite0"), tmp_path / "effnet.safetensors")
+    weights = save_weights(create_model("camvid11_lite0"), tmp_path / "effnet.safetensors")
     out = tmp_path / "effnet.onnx"
     assert main(["export", "--weights", str(weights), "--format", "onnx", "--out", str(out)]) == 2
     err = capsys.readouterr().err

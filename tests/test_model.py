@@ -63,7 +63,31 @@ def test_separable_max_pool_equals_square_max_pool():
 
 
 def test_unknown_configuration_is_refused():
-    with pytest.raises(KeyError, match="unknown configuration 'kitti7'"):
+    with pytest.raises(KeyError, match="unknown architecture 'kitti7'"):
         hydranet.create_model("kitti7")
     with pytest.raises(ValueError, match="unknown task"):
         custom_hydranet(3, tasks=("segmentation", "flow"))
+
+
+def test_architecture_names_give_configurations_and_weights_names_give_sources():
+    from hydranet.checkpoints import WEIGHTS, weights_for_architecture
+    from hydranet.model import model_config
+
+    assert model_config("kitti6").num_classes == 6 and model_config("camvid11_lite0").encoder == "efficientnet_lite0"
+    for entry in WEIGHTS.values():
+        assert entry.architecture in hydranet.list_models(), entry
+    assert weights_for_architecture("camvid11_lite0") == "default"
+    assert weights_for_architecture("kitti6") == "kitti6"
+    default = hydranet.create_model("camvid11_lite0", weights="default")
+    loaded = hydranet.load_model("default")
+    assert all(torch.equal(a, b) for a, b in zip(default.state_dict().values(), loaded.state_dict().values()))
+    assert default.config.name == "default"
+    with pytest.raises(hydranet.CheckpointError, match="not weights of architecture kitti6"):
+        hydranet.create_model("kitti6", weights="default")
+    with pytest.raises(KeyError, match="unknown architecture"):
+        hydranet.create_model("default")
+
+
+def test_predictor_defaults_to_the_bundled_model():
+    p = hydranet.Predictor()
+    assert p.config.name == "default" and p.config.num_classes == 11

@@ -1,8 +1,8 @@
 """hydranet: real-time joint semantic segmentation and depth estimation (Nekrasov et al., ICRA 2019)."""
 
 from .checkpoints import download_released, load_model, save_weights
-from .data import preprocess
 from .errors import CheckpointError, HydranetError, InputError, WeightsNotFoundError
+from .inference.pipeline import preprocess
 from .inference.predictor import Prediction, Predictor
 from .model import HydraNet, ModelConfig, create_model, list_models
 

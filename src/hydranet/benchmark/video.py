@@ -1,6 +1,6 @@
 """End-to-end video throughput: what `hydranet predict clip.mp4` achieves against the model alone.
 
-End to end is the predict command's own video path (``hydranet.cli.predict.process_video``):
+End to end is the predict command's own video path (``hydranet.inference.runner.process_video``):
 decode (PyAV), normalise, run the backend, resize logits and depth back (bicubic), argmax,
 render the chosen pictures and encode them (H.264), with decoding and rendering/encoding in
 background threads. Model-only is the same backend instance on the same decoded frames,
@@ -76,7 +76,7 @@ def model_only_fps(predictor, frames: list[np.ndarray]) -> float:
 
 def end_to_end_fps(predictor, clip: Path, out_dir: Path, save: str) -> tuple[float, int]:
     """Frames per second of the predict command's video path, and the frames it wrote."""
-    from ..cli.predict import Job, process_video
+    from ..inference.runner import Job, process_video
     from ..inference.outputs import OutputOptions, video_paths
 
     opts = OutputOptions(save=tuple(save.split(",")), video_formats=("mp4",),

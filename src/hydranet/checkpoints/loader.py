@@ -9,24 +9,22 @@ from ..errors import CheckpointError, WeightsNotFoundError
 from ..model import HydraNet
 from .official import load_official
 from .own import load_own
-from .released import RELEASED, cache_dir, cached_path
-
-# Weights shipped inside the package (``hydranet/weights/``), by registered name.
-BUNDLED: dict[str, str] = {"default": "default.safetensors"}
+from .registry import WEIGHTS
+from .released import cache_dir, cached_path
 
 
 def bundled_path(name: str) -> Path | None:
     """Path of a bundled weights file, or None when this installation does not ship it."""
-    filename = BUNDLED.get(name)
-    if filename is None:
+    entry = WEIGHTS.get(name)
+    if entry is None or entry.source != "bundled":
         return None
-    path = Path(str(resources.files("hydranet") / "weights" / filename))
+    path = Path(str(resources.files("hydranet") / "weights" / entry.filename))
     return path if path.is_file() else None
 
 
 def registered_names() -> list[str]:
     """Names ``load_model`` accepts besides paths."""
-    return list(BUNDLED) + list(RELEASED)
+    return list(WEIGHTS)
 
 
 def resolve_weights(source: str | Path) -> Path:
@@ -35,13 +33,14 @@ def resolve_weights(source: str | Path) -> Path:
     if path.exists():
         return path
     name = str(source)
-    if name in BUNDLED:
+    entry = WEIGHTS.get(name)
+    if entry is not None and entry.source == "bundled":
         found = bundled_path(name)
         if found is None:
             raise WeightsNotFoundError(f"{name}: weights are not bundled with this installation "
                                        "(reinstall hydranet from a full source tree)")
         return found
-    if name in RELEASED:
+    if entry is not None and entry.source == "released":
         cached = cached_path(name)
         if not cached.is_file():
             raise WeightsNotFoundError(f"{name}: released weights not in the cache ({cache_dir()}); "

@@ -8,10 +8,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .options import parse_size_option
+from .options import parse_inference_size
 
 EPILOG = """\
 examples:
+  hydranet eval --dataset camvid --root ../shared/data/camvid --split val     (the bundled model)
   hydranet eval --weights runs/camvid/best.safetensors --dataset camvid --root ../shared/data/camvid --split val
   hydranet eval --weights default --dataset camvid --root DIR --split val --corrupt rain,fog,night --severity 1..5
   hydranet eval --weights kitti6 --dataset kitti_depth --root KITTI --option split_file=eigen_test_files.txt \\
@@ -31,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "eval", help="evaluate weights on a dataset (optionally under rain, fog, night...)",
         description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", "-w", required=True, help="weights file or registered name")
+    parser.add_argument("--weights", "-w", default="default",
+                        help="weights file or registered name (default: the bundled model)")
     parser.add_argument("--dataset", "-d", required=True, choices=sorted(DATASET_TYPES), help="dataset format")
     parser.add_argument("--root", required=True, help="dataset folder (or .mat file for nyud_mat)")
     parser.add_argument("--split", default=None, help="split name (val, test, ...)")
@@ -44,7 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--corrupt", default=None, metavar="KINDS",
                         help="comma-separated weather: rain, fog, night, lowlight, glare, or all")
     parser.add_argument("--severity", default="3", help="1..5, a list 1,3,5 or a range 1..5 (default 3)")
-    parser.add_argument("--size", default=None, metavar="HxW", help="resize inputs to HxW for the network")
+    parser.add_argument("--size", default=None, metavar="HxW",
+                        help="network input size: HxW, native, or nothing for the weights' own choice "
+                             "(camera-aware weights resize to the focal length they were trained for)")
     parser.add_argument("--backend", default="torch", help="inference backend (see hydranet predict --help)")
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--max-images", type=int, default=None, help="evaluate only the first N images")
@@ -68,14 +72,11 @@ def _options(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def make_predict_fn(model: Any, backend: str, size: tuple[int, int] | None, batch_size: int) -> Any:
-    """Through ``Predictor`` when this installation has it, else straight through the model."""
-    from ..evaluation.evaluate import model_predict_fn, predictor_predict_fn
+def make_predict_fn(model: Any, backend: str, size: Any, batch_size: int) -> Any:
+    """Predictions through ``Predictor`` on ``backend``, as ``hydranet predict`` makes them."""
+    from ..evaluation.evaluate import predictor_predict_fn
+    from ..inference.predictor import Predictor
 
-    try:
-        from ..inference.predictor import Predictor
-    except ImportError:
-        return model_predict_fn(model, size)
     return predictor_predict_fn(Predictor(model, backend=backend, size=size), batch_size)
 
 
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
 
     kinds = parse_kinds(args.corrupt)
     severities = parse_severities(args.severity) if kinds else []
-    size = parse_size_option(args.size)
+    size = parse_inference_size(args.size)
     model = load_model(args.weights)
     cfg = model.config
     spec: dict[str, Any] = {"type": args.dataset, "root": args.root, "on_bad_label": "missing",

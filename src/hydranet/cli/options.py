@@ -13,3 +13,19 @@ def parse_size_option(text: str | None, option: str = "--size", minimum: int = 8
         return parse_size(text, minimum=minimum, dynamic=dynamic)
     except InputError as exc:
         raise InputError(f"{option} {exc}") from None
+
+
+def parse_inference_size(text: str | None, option: str = "--size") -> Size | str | None:
+    """``--size`` of the commands that run a model: ``HxW``, ``native``, or nothing (automatic)."""
+    if text is not None and text.strip().lower() == "native":
+        return "native"
+    return parse_size_option(text, option)
+
+
+def parse_camera(intrinsics: str | None, calib: str | None):
+    """``--intrinsics FX,FY,CX,CY`` or ``--calib FILE`` -> ``Intrinsics`` (None when neither)."""
+    from ..inference.pointcloud import parse_intrinsics, read_kitti_calib
+
+    if intrinsics:
+        return parse_intrinsics(intrinsics)
+    return read_kitti_calib(calib) if calib else None

@@ -12,26 +12,18 @@ exit code is then 1.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-from PIL import Image, UnidentifiedImageError
-from tqdm import tqdm
-
-from ..errors import HydranetError, InputError, WeightsNotFoundError
+from ..errors import HydranetError, WeightsNotFoundError
 from ..inference.backends import available_backends
-from ..inference.media import VIDEO_FORMATS, VideoReader, is_image, is_video, read_image
-from ..inference.outputs import (SAVE_KINDS, OutputOptions, VideoSink, existing, image_paths,
-                                 video_paths, write_image_outputs)
-from ..inference.pointcloud import parse_intrinsics, read_kitti_calib
+from ..inference.media import VIDEO_FORMATS
+from ..inference.outputs import SAVE_KINDS, OutputOptions, existing
 from ..inference.predictor import Predictor
 from ..inference.render import COLORMAPS
-from ..inference.threads import BackgroundWorker, Prefetch
-from .options import parse_size_option
+from ..inference.runner import Stats, collect_inputs, plan_jobs, report_error, run_jobs
+from .options import parse_camera, parse_inference_size
 
 EPILOG = """\
 examples:
@@ -125,108 +117,6 @@ def parse_list(text: str, allowed: Sequence[str], option: str) -> tuple[str, ...
     return items
 
 
-# -- inputs and output names --------------------------------------------------------------
-
-
-@dataclass
-class Job:
-    path: Path
-    kind: str  # "image" or "video"
-    stem: Path  # OUT/relative/NAME
-    paths: dict[str, Path]
-
-
-def _sniff(path: Path) -> str | None:
-    """Kind of a file with an unfamiliar suffix, from its content."""
-    try:
-        with Image.open(path):
-            return "image"
-    except (UnidentifiedImageError, OSError, ValueError):
-        pass
-    try:
-        with VideoReader(path):
-            return "video"
-    except InputError:
-        return None
-
-
-def collect_inputs(inputs: Sequence[str], recursive: bool,
-                   exclude: Path | None = None) -> tuple[list[tuple[Path, str, Path]], list[str]]:
-    """``(file, kind, relative stem)`` for every input, and one-line problems for bad paths.
-
-    Files inside ``exclude`` (the output folder) are never taken from folders, so a
-    re-run with the output folder inside an input folder does not predict on its own results.
-    """
-    found: list[tuple[Path, str, Path]] = []
-    problems: list[str] = []
-    skip = exclude.resolve() if exclude is not None else None
-    for text in inputs:
-        path = Path(text)
-        if path.is_dir():
-            pattern = path.rglob("*") if recursive else path.glob("*")
-            files = sorted(p for p in pattern if p.is_file() and not p.name.startswith(".")
-                           and (is_image(p) or is_video(p))
-                           and not (skip is not None and p.resolve().is_relative_to(skip)))
-            if not files:
-                hint = "" if recursive else " (use --recursive for sub-folders)"
-                problems.append(f"{path}: folder contains no images or videos{hint}")
-            for f in files:
-                rel = f.relative_to(path)
-                found.append((f, "video" if is_video(f) else "image", rel.with_suffix("")))
-        elif path.is_file():
-            kind = "image" if is_image(path) else "video" if is_video(path) else _sniff(path)
-            if kind is None:
-                problems.append(f"{path}: not an image or a video (unrecognised format)")
-            else:
-                found.append((path, kind, Path(path.stem)))
-        elif path.exists():
-            problems.append(f"{path}: not a regular file or folder")
-        else:
-            problems.append(f"{path}: no such file or folder")
-    return found, problems
-
-
-def plan_jobs(found: list[tuple[Path, str, Path]], out: Path, opts: OutputOptions,
-              has_depth: bool) -> list[Job]:
-    """Output stems for every input; inputs with equal names get their suffix, then a number."""
-    jobs: list[Job] = []
-    used: set[Path] = set()
-    seen_files: set[Path] = set()
-    counts: dict[Path, int] = {}
-    for _, _, rel in found:
-        counts[rel] = counts.get(rel, 0) + 1
-    for path, kind, rel in found:
-        resolved = path.resolve()
-        if resolved in seen_files:
-            continue  # named twice (directly and through a folder)
-        seen_files.add(resolved)
-        if counts[rel] > 1:
-            rel = rel.with_name(f"{rel.name}_{path.suffix.lstrip('.').lower()}")
-        stem, n = out / rel, 2
-        while stem in used:
-            stem = out / rel.with_name(f"{rel.name}-{n}")
-            n += 1
-        used.add(stem)
-        paths = video_paths(stem, opts) if kind == "video" else image_paths(stem, opts, has_depth)
-        jobs.append(Job(path, kind, stem, paths))
-    return jobs
-
-
-# -- running ------------------------------------------------------------------------------
-
-
-@dataclass
-class Stats:
-    images: int = 0
-    videos: int = 0
-    frames: int = 0
-    failed: int = 0
-
-
-def _error(message: str) -> None:
-    tqdm.write(f"hydranet: error: {message}", file=sys.stderr)
-
-
 def _weights_error(weights: str, exc: Exception) -> HydranetError:
     if weights == "default":
         return HydranetError("no default model is bundled with this installation yet; pass "
@@ -237,61 +127,10 @@ def _weights_error(weights: str, exc: Exception) -> HydranetError:
 
 def make_predictor(args: argparse.Namespace) -> Predictor:
     try:
-        return Predictor(args.weights, backend=args.backend, size=parse_size_option(args.size))
+        return Predictor(args.weights, backend=args.backend, size=parse_inference_size(args.size),
+                         intrinsics=parse_camera(args.intrinsics, args.calib))
     except WeightsNotFoundError as exc:
         raise _weights_error(args.weights, exc) from None
-
-
-def process_image(job: Job, predictor: Predictor, opts: OutputOptions) -> None:
-    image = read_image(job.path)
-    pred = predictor.predict(image)
-    write_image_outputs(pred, job.paths, opts, source=str(job.path))
-
-
-def process_video(job: Job, predictor: Predictor, opts: OutputOptions,
-                  every: int) -> tuple[int, str | None]:
-    """Predict every ``every``-th frame; ``(frames written, problem or None)``.
-
-    Decoding runs in one background thread and rendering + encoding in another, so they
-    overlap with the network. A damaged video keeps the frames decoded before the damage
-    and reports the damage as its problem.
-    """
-    reader = VideoReader(job.path)
-    fps = reader.fps / every
-    sink = VideoSink(job.paths, fps, opts, source=str(job.path), every=every, source_fps=reader.fps)
-    total = -(-reader.expected_frames // every) if reader.expected_frames else None
-    model_s0, start = predictor.model_seconds, time.perf_counter()
-    bar = tqdm(total=total, unit="frame", desc=job.path.name, leave=False, dynamic_ncols=True,
-               disable=None)
-
-    def finish(item: tuple) -> None:
-        index, frame, outputs = item
-        sink.write(index, predictor.finish(frame, outputs))
-        bar.update()
-
-    # The stages run side by side; OpenCV's own worker threads would only compete with the
-    # network's for the same cores.
-    cv_threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
-        with Prefetch(reader.frames(every), maxsize=4) as frames, \
-                BackgroundWorker(finish, maxsize=3) as worker:
-            for index, frame in frames:
-                worker.submit((index, frame, predictor.infer(predictor.prepare(frame)[None])))
-    finally:
-        cv2.setNumThreads(cv_threads)
-        bar.close()
-        try:
-            sink.close()
-        finally:
-            reader.close()
-    written = len(sink.frames)
-    seconds = time.perf_counter() - start
-    model_ms = 1000 * (predictor.model_seconds - model_s0) / written if written else 0.0
-    targets = ", ".join(str(p) for p in sink.written()) or f"{job.stem}_*"
-    print(f"{job.path}: {written} frames at {float(fps):.4g} fps -> {targets}; model "
-          f"{model_ms:.1f} ms/frame, end to end {written / seconds if seconds else 0:.1f} frames/s")
-    return written, (f"{job.path}: {reader.error}" if reader.error else None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -307,10 +146,9 @@ def run(args: argparse.Namespace) -> int:
         depth_range=parse_range(args.depth_range), alpha=args.alpha, cmap=args.colormap,
         pointcloud=args.pointcloud, bev=args.bev, point_colors=args.point_colors,
         panel_height=args.panel_height,
-        intrinsics=(parse_intrinsics(args.intrinsics) if args.intrinsics
-                    else read_kitti_calib(args.calib) if args.calib else None),
+        intrinsics=parse_camera(args.intrinsics, args.calib),
     )
-    parse_size_option(args.size)
+    parse_inference_size(args.size)
     found, problems = collect_inputs(args.inputs, args.recursive, exclude=args.out)
     if args.out.exists() and not args.out.is_dir():
         raise HydranetError(f"--out {args.out}: exists and is not a folder")
@@ -323,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
             raise HydranetError(f"{clashes[0]} already exists{more}; pass --overwrite to replace, "
                                 "or choose another --out")
     for problem in problems:
-        _error(problem)
+        report_error(problem)
     if not jobs:
         raise HydranetError("no usable inputs; pass image files, folders or videos")
 
@@ -339,43 +177,15 @@ def run(args: argparse.Namespace) -> int:
 
     stats = Stats(failed=len(problems))
     start = time.perf_counter()
-    images = [j for j in jobs if j.kind == "image"]
-    videos = [j for j in jobs if j.kind == "video"]
-    bar = tqdm(images, unit="image", desc="images", disable=None if len(images) > 1 else True,
-               dynamic_ncols=True)
-    for job in bar:
-        try:
-            process_image(job, predictor, opts)
-            stats.images += 1
-            stats.frames += 1
-        except Exception as exc:  # one bad input never stops the run
-            stats.failed += 1
-            _error(_describe(job.path, exc))
-    for job in videos:
-        try:
-            written, problem = process_video(job, predictor, opts, args.every)
-        except Exception as exc:
-            stats.failed += 1
-            _error(_describe(job.path, exc))
-            continue
-        stats.frames += written
-        stats.videos += 1
-        if problem:
-            stats.failed += 1
-            _error(problem)
+    run_jobs(jobs, predictor, opts, args.every, stats=stats)
     seconds = time.perf_counter() - start
     fps = stats.frames / seconds if seconds > 0 else 0.0
     print(f"done: {stats.images} image(s), {stats.videos} video(s), {stats.frames} frames in "
           f"{seconds:.1f} s; model {predictor.model_ms_per_frame:.1f} ms/frame "
           f"({predictor.backend_name}), end to end {fps:.1f} frames/s; outputs in {args.out}")
     if stats.failed:
-        _error(f"{stats.failed} input(s) failed; see the messages above")
+        report_error(f"{stats.failed} input(s) failed; see the messages above")
         return 1
     return 0
 
 
-def _describe(path: Path, exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if isinstance(exc, HydranetError):
-        return text if str(path) in text else f"{path}: {text}"
-    return f"{path}: {type(exc).__name__}: {text}"

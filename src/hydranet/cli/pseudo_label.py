@@ -36,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--label-set", default=None,
                         help="write labels in this label set, mapping the teacher's classes by name")
-    parser.add_argument("--size", default=None, metavar="HxW", help="resize inputs for the teacher")
+    parser.add_argument("--size", default=None, metavar="HxW",
+                        help="network input size: HxW, native, or nothing for the weights' own choice")
     parser.add_argument("--overwrite", action="store_true", help="recompute existing outputs")
     parser.set_defaults(func=run)
 
@@ -48,35 +49,22 @@ def _save_png(array: np.ndarray, path: Path) -> None:
         Image.fromarray(array).save(tmp, format="PNG")
 
 
-def teacher_outputs(model, image: np.ndarray, size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, confidence) at the image's resolution: bicubic logits, softmax, argmax."""
-    import cv2
-    import torch
-
-    from ..data.preprocess import preprocess
-
-    h, w = image.shape[:2]
-    x_img = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA) if size else image
-    with torch.no_grad():
-        logits = model(preprocess(x_img, model.config.mean, model.config.std))["segmentation"][0].numpy()
-    up = cv2.resize(np.ascontiguousarray(logits.transpose(1, 2, 0)), (w, h), interpolation=cv2.INTER_CUBIC)
-    if up.ndim == 2:
-        up = up[:, :, None]
-    up = up - up.max(axis=2, keepdims=True)
-    prob = np.exp(up)
-    prob /= prob.sum(axis=2, keepdims=True)
-    return up.argmax(axis=2), prob.max(axis=2)
+def teacher_outputs(predictor, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, confidence) at the image's resolution, through the one inference pipeline."""
+    pred = predictor.predict(image, confidence=True)
+    return pred.labels, pred.extra["confidence"]
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..checkpoints import load_model
+    from ..inference.predictor import Predictor
     from ..data.datasets.base import IMAGE_SUFFIXES, read_rgb
     from ..data.datasets.mix import remap_by_name
     from ..errors import InputError
     from ..labels import LabelSet, get_label_set
-    from .options import parse_size_option
+    from .options import parse_inference_size
 
     images_dir = Path(args.images)
     if not images_dir.is_dir():
@@ -84,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     model = load_model(args.teacher)
     cfg = model.config
+    predictor = Predictor(model, size=parse_inference_size(args.size))
     lut = None
     if args.label_set:
         teacher_set = LabelSet(cfg.label_set or "teacher", tuple(cfg.class_names or ()),
@@ -97,7 +86,6 @@ def run(args: argparse.Namespace) -> int:
             lut[src] = dst
     elif cfg.num_classes > 255:
         raise InputError(f"{args.teacher}: {cfg.num_classes} classes do not fit 8-bit label PNGs")
-    size = parse_size_option(args.size)
     files = sorted(p for p in images_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
                    and not p.name.endswith("_conf.png"))
     if not files:
@@ -116,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             warnings.warn(str(exc), stacklevel=1)
             failed += 1
             continue
-        labels, conf = teacher_outputs(model, image, size)
+        labels, conf = teacher_outputs(predictor, image)
         labels = lut[labels] if lut is not None else labels.astype(np.uint8)
         _save_png(np.rint(conf * 255).astype(np.uint8), conf_path)
         _save_png(labels.astype(np.uint8), label_path)  # last: its presence marks a finished image

@@ -6,6 +6,7 @@ import argparse
 
 from ..checkpoints import (
     RELEASED,
+    WEIGHTS,
     average_weights,
     bundled_path,
     cache_dir,
@@ -61,12 +62,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.action == "list":
-        default = bundled_path("default")
-        print(f"{'name':<14}{'available':<11}description")
-        print(f"{'default':<14}{'yes' if default else 'no':<11}bundled model trained by hydranet")
-        for name, entry in RELEASED.items():
-            have = "yes" if cached_path(name).is_file() else "no"
-            print(f"{name:<14}{have:<11}{entry.description} ({entry.filename})")
+        print(f"{'name':<14}{'architecture':<16}{'available':<11}description")
+        for name, entry in WEIGHTS.items():
+            have = bundled_path(name) is not None if entry.source == "bundled" else cached_path(name).is_file()
+            where = "bundled" if entry.source == "bundled" else entry.filename
+            print(f"{name:<14}{entry.architecture:<16}{'yes' if have else 'no':<11}{entry.description} ({where})")
         print(f"cache: {cache_dir()}")
         return 0
     if args.action == "pack":

@@ -25,7 +25,7 @@ import torch
 
 from ..errors import InputError
 from ..model.config import IMAGENET_MEAN, IMAGENET_STD
-from .preprocess import normalize_image
+from ..inference.pipeline import normalize
 
 IGNORE_INDEX = 255
 TARGETS: tuple[str, ...] = ("segmentation", "depth")
@@ -59,7 +59,7 @@ def validate_sample(sample: Mapping[str, Any]) -> None:
 def _image_tensor(image: Any, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     if isinstance(image, torch.Tensor):
         return image.float()
-    return torch.from_numpy(np.ascontiguousarray(normalize_image(image, mean, std).transpose(2, 0, 1)))
+    return torch.from_numpy(normalize(image, mean, std))
 
 
 def collate(samples: Sequence[Mapping[str, Any]], mean: Sequence[float] = IMAGENET_MEAN,

@@ -1,8 +1,8 @@
 """Run a model over a dataset and accumulate metrics, optionally under a weather corruption.
 
-Predictions are made the way the reference notebooks (and ``Predictor``) make them:
-quarter-resolution logits and depth resized bicubically to the label resolution,
-argmax for classes, ``abs`` for depth.
+Predictions go through :mod:`hydranet.inference.pipeline`, the pre- and post-processing that
+``Predictor`` uses too, so ``hydranet eval``, training validation and ``hydranet predict``
+score and label an image identically.
 """
 
 from __future__ import annotations
@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..data.preprocess import preprocess
 from ..data.weather import apply_weather
+from ..inference.pipeline import plan_input, postprocess, prepare
 from ..model import HydraNet
 from .metrics import DepthMetrics, SegmentationMetrics
 from .protocols import DepthProtocol
@@ -25,35 +24,29 @@ from .protocols import DepthProtocol
 PredictFn = Callable[[Sequence[np.ndarray]], list[tuple[np.ndarray, np.ndarray | None]]]
 
 
-def upsample_outputs(logits: np.ndarray, depth: np.ndarray | None, size: tuple[int, int]
-                     ) -> tuple[np.ndarray, np.ndarray | None]:
-    """(C, h, w) logits and (h, w) depth to labels and |depth| at ``size`` (bicubic)."""
-    h, w = size
-    up = cv2.resize(np.ascontiguousarray(logits.transpose(1, 2, 0)), (w, h), interpolation=cv2.INTER_CUBIC)
-    if up.ndim == 2:
-        up = up[:, :, None]
-    labels = up.argmax(axis=2)
-    d = None if depth is None else np.abs(cv2.resize(depth, (w, h), interpolation=cv2.INTER_CUBIC))
-    return labels, d
-
-
-def model_predict_fn(model: HydraNet, resize: Sequence[int] | None = None, bf16: bool = False) -> PredictFn:
-    """Predictions straight from a torch model (no backend), e.g. during training."""
+def model_predict_fn(model: HydraNet, resize: Sequence[int] | str | None = None,
+                     bf16: bool = False) -> PredictFn:
+    """Predictions straight from a torch model (no backend, the model left as it is), e.g. during
+    training; ``resize`` is ``Predictor``'s ``size`` (None: the weights' own choice)."""
+    size = tuple(int(v) for v in resize) if resize is not None and not isinstance(resize, str) else resize
+    cfg = model.config
 
     def predict(images: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray | None]]:
-        sizes = [im.shape[:2] for im in images]
-        if resize:
-            inputs = [cv2.resize(im, (int(resize[1]), int(resize[0])), interpolation=cv2.INTER_AREA)
-                      for im in images]
-        else:
-            inputs = list(images)
-        x = preprocess(inputs, model.config.mean, model.config.std).to(next(model.parameters()).dtype)
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            out = model(x)
-        logits = out["segmentation"].float().numpy()
-        depth = out["depth"].float().numpy()[:, 0] if "depth" in out else None
-        return [upsample_outputs(logits[i], None if depth is None else depth[i], sizes[i])
-                for i in range(len(images))]
+        plans = [plan_input(cfg, im.shape[:2], size) for im in images]
+        inputs = [prepare(im, cfg.mean, cfg.std, plan[0]) for im, plan in zip(images, plans)]
+        results: list[tuple[np.ndarray, np.ndarray | None]] = []
+        dtype = next(model.parameters()).dtype
+        # Same-size inputs share one forward pass; others run one by one.
+        shapes = {x.shape for x in inputs}
+        groups = [list(range(len(inputs)))] if len(shapes) == 1 else [[i] for i in range(len(inputs))]
+        for group in groups:
+            x = torch.from_numpy(np.stack([inputs[i] for i in group])).to(dtype)
+            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                out = {k: v.float().numpy() for k, v in model(x).items()}
+            for j, i in enumerate(group):
+                o = postprocess(out, images[i].shape[:2], j, depth_scale=plans[i][1])
+                results.append((o.labels, o.depth))
+        return results
 
     return predict
 

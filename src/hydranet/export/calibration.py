@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.preprocess import normalize_image
+from ..inference.pipeline import normalize
 from ..errors import InputError
 from ..model import ModelConfig
 
@@ -122,8 +122,7 @@ def generated_images(count: int, size: tuple[int, int], seed: int = 0) -> list[n
 
 def to_batches(images: Sequence[np.ndarray], config: ModelConfig) -> list[np.ndarray]:
     """Each image as a normalised ``(1, 3, H, W)`` float32 array (the model's input)."""
-    return [np.ascontiguousarray(normalize_image(im, config.mean, config.std).transpose(2, 0, 1)[None])
-            for im in images]
+    return [normalize(im, config.mean, config.std)[None] for im in images]
 
 
 def calibration_batches(config: ModelConfig, folder: str | Path | None = None, count: int = 32,

@@ -8,47 +8,14 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ..errors import InputError
+from .camera import Intrinsics
 from .render import BACKGROUND, TEXT_COLOR, put_text
-
-
-@dataclass(frozen=True)
-class Intrinsics:
-    """Pinhole camera: focal lengths and principal point in pixels, for an image of ``size``."""
-
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-    size: tuple[int, int] | None = None  # (height, width) the values refer to, when known
-
-    def scaled_to(self, height: int, width: int) -> "Intrinsics":
-        """The same camera for an image resized to ``height`` x ``width``."""
-        if self.size is None or self.size == (height, width):
-            return self
-        sy, sx = height / self.size[0], width / self.size[1]
-        return Intrinsics(self.fx * sx, self.fy * sy, (self.cx + 0.5) * sx - 0.5,
-                          (self.cy + 0.5) * sy - 0.5, (height, width))
-
-    def for_image(self, height: int, width: int, tolerance: float = 0.05) -> "Intrinsics":
-        """Intrinsics for an image of this size.
-
-        KITTI drives differ by a few pixels in rectified size (1242x375, 1226x370, ...), which
-        are crops, not resizes: within ``tolerance`` the values are used unchanged; beyond it
-        the image is taken to be a resized copy and the intrinsics are scaled.
-        """
-        if self.size is None:
-            return self
-        h0, w0 = self.size
-        if abs(height / h0 - 1) <= tolerance and abs(width / w0 - 1) <= tolerance:
-            return self
-        return self.scaled_to(height, width)
 
 
 def parse_intrinsics(text: str) -> Intrinsics:

@@ -1,13 +1,9 @@
 """``Predictor``: images in, full-resolution label maps and metric depth out.
 
-The steps are those of the authors' notebooks: normalise the RGB image, run the network at
-native size (or at ``size``), resize the quarter-resolution logits and depth back to the
-input's size with bicubic interpolation, take the argmax and the absolute depth.
-
-Resizing back uses ``cv2.resize(..., INTER_CUBIC)`` on the ``(h, w, C)`` float32 logits,
-which is literally what the notebooks call; on a 370x1226 KITTI frame it takes ~3 ms
-against ~35 ms for ``torch.nn.functional.interpolate(mode="bicubic")`` (same kernel,
-differences ~5e-5, identical argmax).
+Pre- and post-processing are those of :mod:`hydranet.inference.pipeline`, shared with
+``hydranet eval``, training validation and ``hydranet pseudo-label``. What the Predictor adds
+is the choice of the network's input size and of the depth's camera correction
+(:func:`plan_input`), and the backend that runs the network.
 """
 
 from __future__ import annotations
@@ -18,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from ..checkpoints import load_model
@@ -26,6 +21,8 @@ from ..errors import InputError
 from ..labels import generic_label_set
 from ..model import HydraNet, ModelConfig
 from .backends import backend_for_file, create_backend
+from .camera import CameraOption, as_intrinsics
+from .pipeline import Outputs, SizeOption, as_rgb_image, check_size, plan_input, postprocess, prepare
 from .render import (cached_depth_colorbar, cached_legend_strip, colorize_depth, colorize_labels,
                      colorize_normals, make_panel, overlay)
 
@@ -127,48 +124,28 @@ class Prediction:
                           tile_height=tile_height)
 
 
-def _check_size(size: Size | None) -> Size | None:
-    if size is None:
-        return None
-    h, w = (int(v) for v in size)
-    if h < 8 or w < 8:
-        raise InputError(f"inference size must be at least 8x8, got {h}x{w}")
-    return h, w
-
-
-def as_rgb_image(image: np.ndarray) -> np.ndarray:
-    """Validate a uint8 image; greyscale and RGBA arrays are turned into RGB."""
-    if not isinstance(image, np.ndarray):
-        raise InputError(f"expected an image as a numpy array, got {type(image).__name__}")
-    if image.dtype != np.uint8:
-        raise InputError(f"expected a uint8 image (0-255), got dtype {image.dtype}; "
-                         "use hydranet.inference.media.to_rgb8 to convert")
-    if image.ndim == 2:
-        return np.repeat(image[:, :, None], 3, axis=2)
-    if image.ndim == 3 and image.shape[2] == 4:
-        return np.ascontiguousarray(image[:, :, :3])
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise InputError(f"expected an RGB image as an HxWx3 array, got shape {image.shape}")
-    if image.shape[0] < 1 or image.shape[1] < 1:
-        raise InputError(f"image is empty: shape {image.shape}")
-    return image
-
-
 class Predictor:
     """Runs a HydraNet on images through an inference backend.
 
-    ``weights``: a loaded ``HydraNet``, a weights file or a registered name (see
-    ``load_model``), or a file written by ``hydranet export`` (``.onnx`` / OpenVINO ``.xml``,
-    run by its runtime; ``backend="torch"`` then means "the file's runtime"). ``backend``: a name from ``available_backends()``; extra keyword
-    options go to the backend. ``size``: ``(height, width)`` to resize images to before the
-    network (results still come back at the input's resolution); ``None`` keeps native size.
+    ``weights``: a loaded ``HydraNet``, a weights file or a registered name (default: the
+    bundled model; see ``load_model``), or a file written by ``hydranet export`` (``.onnx`` /
+    OpenVINO ``.xml``, run by its runtime; ``backend="torch"`` then means "the file's
+    runtime"). ``backend``: a name from ``available_backends()``; extra keyword options go to
+    the backend. ``size``: ``None`` lets the weights choose (camera-aware weights resize each
+    image to the focal length they were trained for; the paper's run at native size),
+    ``"native"`` keeps the input's size, ``(height, width)`` fixes it; results always come
+    back at the input's resolution. ``intrinsics``: the camera (``Intrinsics``, a 3x3 ``K``
+    or ``(fx, fy, cx, cy)``), which makes a camera-aware model's depth metric; a call's own
+    ``intrinsics`` overrides it.
 
     ``model_seconds`` / ``model_frames`` accumulate the time spent inside the backend.
     """
 
-    def __init__(self, weights: str | Path | HydraNet, backend: str = "torch",
-                 size: Size | None = None, **backend_options: Any) -> None:
-        self.size = _check_size(size)
+    def __init__(self, weights: str | Path | HydraNet = "default", backend: str = "torch",
+                 size: SizeOption = None, intrinsics: CameraOption = None,
+                 **backend_options: Any) -> None:
+        self.size = check_size(size)
+        self.intrinsics = as_intrinsics(intrinsics)
         exported = None if isinstance(weights, HydraNet) else backend_for_file(weights)
         if exported is not None and Path(weights).is_file():
             # A file written by `hydranet export` runs in its own runtime, no PyTorch model.
@@ -183,28 +160,26 @@ class Predictor:
         self.class_names = class_names_of(self.config)
         self.palette = palette_of(self.config)
         self.depth_range: tuple[float, float] = tuple(self.config.depth_range)  # type: ignore[assignment]
-        # Per-channel lookup table of (v / 255 - mean) / std computed in float64 and rounded
-        # once to float32: bit-identical to ``preprocess`` and several times faster.
-        values = np.arange(256, dtype=np.float64) / 255.0
-        mean = np.asarray(self.config.mean, np.float64)[:, None]
-        std = np.asarray(self.config.std, np.float64)[:, None]
-        self._lut = ((values[None, :] - mean) / std).astype(np.float32)
         self.model_seconds = 0.0
         self.model_frames = 0
 
+    @property
+    def camera_aware(self) -> bool:
+        """Whether the weights' depth is metric for a stated camera (see :func:`plan_input`)."""
+        return self.config.canonical_focal is not None
+
+    def plan(self, shape: tuple[int, int], intrinsics: CameraOption = None) -> tuple[Size | None, float]:
+        """``(network input size or None for native, depth factor)`` for an image of ``shape``."""
+        camera = as_intrinsics(intrinsics) or self.intrinsics
+        return plan_input(self.config, shape, self.size, camera)
+
     # -- the three steps, usable separately to pipeline video ------------------------------
 
-    def prepare(self, image: np.ndarray) -> np.ndarray:
-        """A uint8 RGB image -> the normalised ``(3, H, W)`` float32 network input."""
+    def prepare(self, image: np.ndarray, intrinsics: CameraOption = None) -> np.ndarray:
+        """A uint8 RGB image -> the normalised ``(3, h, w)`` float32 network input."""
         image = as_rgb_image(image)
-        if self.size is not None and image.shape[:2] != self.size:
-            h, w = self.size
-            shrink = h * w < image.shape[0] * image.shape[1]
-            image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-        out = np.empty((3, image.shape[0], image.shape[1]), np.float32)
-        for c in range(3):
-            np.take(self._lut[c], image[:, :, c], out=out[c])
-        return out
+        size, _ = self.plan(image.shape[:2], intrinsics)
+        return prepare(image, self.config.mean, self.config.std, size)
 
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """Run the backend on an ``(N, 3, H, W)`` batch; raw quarter-resolution outputs."""
@@ -215,56 +190,56 @@ class Predictor:
         return outputs
 
     def finish(self, image: np.ndarray, outputs: dict[str, np.ndarray], index: int = 0,
-               keep_lowres: bool = False) -> Prediction:
+               keep_lowres: bool = False, intrinsics: CameraOption = None,
+               confidence: bool = False) -> Prediction:
         """Item ``index`` of raw backend outputs -> a full-resolution ``Prediction`` for ``image``."""
         image = as_rgb_image(image)
-        h, w = image.shape[:2]
-        logits = np.asarray(outputs["segmentation"][index], dtype=np.float32)
-        up = cv2.resize(np.ascontiguousarray(logits.transpose(1, 2, 0)), (w, h),
-                        interpolation=cv2.INTER_CUBIC)
-        if up.ndim == 2:  # a single class: OpenCV drops the channel axis
-            up = up[:, :, None]
-        labels = up.argmax(axis=2).astype(np.uint8 if logits.shape[0] <= 256 else np.int32)
-        depth = depth_low = None
-        if "depth" in outputs:
-            depth_low = np.asarray(outputs["depth"][index, 0], dtype=np.float32)
-            depth = np.abs(cv2.resize(depth_low, (w, h), interpolation=cv2.INTER_CUBIC))
-        normals = None
-        if "normals" in outputs:
-            n = cv2.resize(np.ascontiguousarray(np.asarray(outputs["normals"][index], np.float32)
-                                                .transpose(1, 2, 0)), (w, h),
-                           interpolation=cv2.INTER_CUBIC)
-            normals = n / np.maximum(np.linalg.norm(n, axis=2, keepdims=True), 1e-6)
+        _, depth_scale = self.plan(image.shape[:2], intrinsics)
+        out: Outputs = postprocess(outputs, image.shape[:2], index, confidence=confidence,
+                                   depth_scale=depth_scale)
+        extra: dict[str, Any] = {"confidence": out.confidence} if confidence else {}
         return Prediction(
-            image=image, labels=labels, depth=depth, class_names=self.class_names,
-            palette=self.palette, depth_range=self.depth_range, normals=normals,
-            logits_lowres=logits if keep_lowres else None,
-            depth_lowres=depth_low if keep_lowres else None,
+            image=image, labels=out.labels, depth=out.depth, class_names=self.class_names,
+            palette=self.palette, depth_range=self.depth_range, normals=out.normals,
+            logits_lowres=np.asarray(outputs["segmentation"][index], np.float32) if keep_lowres else None,
+            depth_lowres=(np.asarray(outputs["depth"][index, 0], np.float32)
+                          if keep_lowres and "depth" in outputs else None),
+            extra=extra,
         )
 
     # -- convenience ------------------------------------------------------------------------
 
-    def predict(self, image: np.ndarray, keep_lowres: bool = False) -> Prediction:
-        """Predict one uint8 RGB ``(H, W, 3)`` image."""
+    def predict(self, image: np.ndarray, keep_lowres: bool = False, intrinsics: CameraOption = None,
+                confidence: bool = False) -> Prediction:
+        """Predict one uint8 RGB ``(H, W, 3)`` image (``confidence``: softmax of the chosen class
+        in ``extra["confidence"]``)."""
         image = as_rgb_image(image)
-        outputs = self.infer(self.prepare(image)[None])
-        return self.finish(image, outputs, 0, keep_lowres)
+        outputs = self.infer(self.prepare(image, intrinsics)[None])
+        return self.finish(image, outputs, 0, keep_lowres, intrinsics, confidence)
 
     def predict_batch(self, images: Sequence[np.ndarray], batch_size: int = 4,
-                      keep_lowres: bool = False) -> list[Prediction]:
-        """Predict many images; same-size images share batches of up to ``batch_size``."""
+                      keep_lowres: bool = False,
+                      intrinsics: Sequence[CameraOption] | None = None) -> list[Prediction]:
+        """Predict many images; images with the same input size share batches of up to ``batch_size``.
+
+        ``intrinsics``: one camera per image (None entries: the Predictor's camera).
+        """
         images = [as_rgb_image(im) for im in images]
+        cameras = list(intrinsics) if intrinsics is not None else [None] * len(images)
+        if len(cameras) != len(images):
+            raise InputError(f"{len(cameras)} intrinsics for {len(images)} images")
         results: list[Prediction | None] = [None] * len(images)
         groups: dict[tuple[int, int], list[int]] = {}
         for i, im in enumerate(images):
-            groups.setdefault(self.size or im.shape[:2], []).append(i)
+            size, _ = self.plan(im.shape[:2], cameras[i])
+            groups.setdefault(size or im.shape[:2], []).append(i)
         for indices in groups.values():
             for start in range(0, len(indices), max(1, batch_size)):
                 chunk = indices[start: start + max(1, batch_size)]
-                batch = np.stack([self.prepare(images[i]) for i in chunk])
+                batch = np.stack([self.prepare(images[i], cameras[i]) for i in chunk])
                 outputs = self.infer(batch)
                 for j, i in enumerate(chunk):
-                    results[i] = self.finish(images[i], outputs, j, keep_lowres)
+                    results[i] = self.finish(images[i], outputs, j, keep_lowres, cameras[i])
         return results  # type: ignore[return-value]
 
     @property

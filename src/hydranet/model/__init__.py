@@ -1,20 +1,7 @@
-"""The network: encoder, decoder, heads and the factories that assemble them."""
+"""The network: encoder, decoder, heads and the registry of architectures that assemble them."""
 
 from .config import ModelConfig
-from .factory import (
-    MODEL_FACTORIES,
-    camvid11,
-    create_model,
-    hydranet,
-    kitti6,
-    list_models,
-    nyud40,
-    nyud40_three,
-    nyud_kitti46,
-)
+from .factory import ARCHITECTURES, create_model, hydranet, list_models, model_config
 from .hydranet import HydraNet
 
-__all__ = [
-    "HydraNet", "ModelConfig", "MODEL_FACTORIES", "create_model", "list_models", "hydranet",
-    "kitti6", "nyud40", "nyud_kitti46", "nyud40_three", "camvid11",
-]
+__all__ = ["ARCHITECTURES", "HydraNet", "ModelConfig", "create_model", "hydranet", "list_models", "model_config"]

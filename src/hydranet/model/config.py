@@ -32,6 +32,10 @@ class ModelConfig:
     depth_range: tuple[float, float] = (0.0, 80.0)
     training_data: str = ""
     name: str = ""
+    # Camera-aware depth: the focal length (pixels, at the network input) the depth head is
+    # metric for. Inference resizes an image so its focal length becomes this one and corrects
+    # the depth for what rounding leaves. None (the paper's checkpoints): native-size input.
+    canonical_focal: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -39,6 +43,10 @@ class ModelConfig:
         self.mean = tuple(float(v) for v in self.mean)  # type: ignore[assignment]
         self.std = tuple(float(v) for v in self.std)  # type: ignore[assignment]
         self.depth_range = tuple(float(v) for v in self.depth_range)  # type: ignore[assignment]
+        if self.canonical_focal is not None:
+            self.canonical_focal = float(self.canonical_focal)
+            if not 1.0 <= self.canonical_focal <= 1e5:
+                raise ValueError(f"canonical_focal must be a focal length in pixels, got {self.canonical_focal}")
         unknown = [t for t in self.tasks if t not in TASKS]
         if unknown:
             raise ValueError(f"unknown task(s) {unknown}; choose from {list(TASKS)}")

@@ -1,8 +1,15 @@
-"""One factory per released configuration, plus a generic one for custom class counts."""
+"""The registry of architectures: a name gives a configuration, ``create_model`` a network.
+
+Architecture names (``kitti6``, ``camvid11``...) say what a network is; weights names
+(``default``, and ``kitti6`` for the authors' release) say where trained values come from
+and live in :mod:`hydranet.checkpoints.registry`. ``create_model(name)`` is randomly
+initialised; ``create_model(name, weights=...)`` loads trained values into it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from ..labels import CAMVID11, KITTI6, NYUD40, NYUD_KITTI46, LabelSet, generic_label_set
 from .config import ModelConfig
@@ -24,34 +31,85 @@ def _config(label_set: LabelSet, tasks: Sequence[str], depth_range: tuple[float,
     )
 
 
-def kitti6() -> HydraNet:
+def kitti6_config() -> ModelConfig:
     """KITTI joint model: 6 classes + depth (the paper's ``ExpKITTI_joint``)."""
-    return HydraNet(_config(KITTI6, ("segmentation", "depth"), (0.0, 80.0), "kitti6",
-                            "KITTI (Nekrasov et al. 2019)"))
+    return _config(KITTI6, ("segmentation", "depth"), (0.0, 80.0), "kitti6", "KITTI (Nekrasov et al. 2019)")
 
 
-def nyud40() -> HydraNet:
+def nyud40_config() -> ModelConfig:
     """NYUDv2 joint model: 40 classes + depth (``ExpNYUD_joint``)."""
-    return HydraNet(_config(NYUD40, ("segmentation", "depth"), (0.0, 10.0), "nyud40",
-                            "NYUDv2 (Nekrasov et al. 2019)"))
+    return _config(NYUD40, ("segmentation", "depth"), (0.0, 10.0), "nyud40", "NYUDv2 (Nekrasov et al. 2019)")
 
 
-def nyud_kitti46() -> HydraNet:
+def nyud_kitti46_config() -> ModelConfig:
     """NYUDv2 + KITTI joint model: 46 classes (0-39 NYUD, 40-45 KITTI) + depth."""
-    return HydraNet(_config(NYUD_KITTI46, ("segmentation", "depth"), (0.0, 80.0),
-                            "nyud_kitti46", "NYUDv2 + KITTI (Nekrasov et al. 2019)"))
+    return _config(NYUD_KITTI46, ("segmentation", "depth"), (0.0, 80.0), "nyud_kitti46",
+                   "NYUDv2 + KITTI (Nekrasov et al. 2019)")
 
 
-def nyud40_three() -> HydraNet:
+def nyud40_three_config() -> ModelConfig:
     """NYUDv2 three-task model: 40 classes + depth + surface normals (``ExpNYUD_three``)."""
-    return HydraNet(_config(NYUD40, ("segmentation", "depth", "normals"), (0.0, 10.0),
-                            "nyud40_three", "NYUDv2 (Nekrasov et al. 2019)"))
+    return _config(NYUD40, ("segmentation", "depth", "normals"), (0.0, 10.0), "nyud40_three",
+                   "NYUDv2 (Nekrasov et al. 2019)")
 
 
-def camvid11(encoder: str = "mobilenetv2") -> HydraNet:
+def camvid11_config(encoder: str = "mobilenetv2") -> ModelConfig:
     """CamVid's 11 classes + depth, for training on driving scenes."""
-    return HydraNet(_config(CAMVID11, ("segmentation", "depth"), (0.0, 80.0),
-                            f"camvid11_{encoder}", "", encoder=encoder))
+    return _config(CAMVID11, ("segmentation", "depth"), (0.0, 80.0), f"camvid11_{encoder}", "", encoder=encoder)
+
+
+def camvid11_lite0_config() -> ModelConfig:
+    """CamVid's 11 classes + depth on EfficientNet-Lite0 (the bundled default's architecture)."""
+    return camvid11_config("efficientnet_lite0")
+
+
+ARCHITECTURES: dict[str, Callable[[], ModelConfig]] = {
+    "kitti6": kitti6_config,
+    "nyud40": nyud40_config,
+    "nyud_kitti46": nyud_kitti46_config,
+    "nyud40_three": nyud40_three_config,
+    "camvid11": camvid11_config,
+    "camvid11_lite0": camvid11_lite0_config,
+}
+
+
+def model_config(name: str) -> ModelConfig:
+    """The configuration of architecture ``name`` (no network is built)."""
+    try:
+        return ARCHITECTURES[name]()
+    except KeyError:
+        raise KeyError(f"unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}") from None
+
+
+def create_model(name: str, weights: str | Path | bool | None = None) -> HydraNet:
+    """A network of architecture ``name``: random, or with trained ``weights``.
+
+    ``weights``: None (random initialisation), True (the weights registered for this
+    architecture, e.g. the authors' release for ``kitti6``), a registered weights name or a
+    file. Loaded weights must be of this architecture's classes, tasks and encoder.
+    """
+    config = model_config(name)
+    if weights is None or weights is False:
+        return HydraNet(config)
+    from ..checkpoints.loader import load_model
+    from ..checkpoints.registry import weights_for_architecture
+
+    source = weights_for_architecture(name) if weights is True else weights
+    model = load_model(source)
+    got = model.config
+    mismatch = [key for key in ("num_classes", "tasks", "encoder", "decoder_channels")
+                if getattr(got, key) != getattr(config, key)]
+    if mismatch:
+        from ..errors import CheckpointError
+
+        raise CheckpointError(f"{source}: not weights of architecture {name} (different "
+                              f"{', '.join(mismatch)}); pass create_model(name) the architecture of those weights")
+    return model
+
+
+def list_models() -> list[str]:
+    """Names of the registered architectures."""
+    return list(ARCHITECTURES)
 
 
 def hydranet(num_classes: int, tasks: Sequence[str] = ("segmentation", "depth"),
@@ -68,24 +126,3 @@ def hydranet(num_classes: int, tasks: Sequence[str] = ("segmentation", "depth"),
     ))
 
 
-MODEL_FACTORIES: dict[str, Callable[[], HydraNet]] = {
-    "kitti6": kitti6,
-    "nyud40": nyud40,
-    "nyud_kitti46": nyud_kitti46,
-    "nyud40_three": nyud40_three,
-    "camvid11": camvid11,
-}
-
-
-def create_model(name: str) -> HydraNet:
-    """A randomly initialised model of a named configuration."""
-    try:
-        factory = MODEL_FACTORIES[name]
-    except KeyError:
-        raise KeyError(f"unknown configuration {name!r}; known: {', '.join(MODEL_FACTORIES)}") from None
-    return factory()
-
-
-def list_models() -> list[str]:
-    """Names of the built-in configurations."""
-    return list(MODEL_FACTORIES)

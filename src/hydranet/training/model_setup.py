@@ -13,7 +13,7 @@ from ..checkpoints import load_model
 from ..errors import CheckpointError, InputError
 from ..labels import generic_label_set, get_label_set
 from ..model import HydraNet, ModelConfig
-from ..model.factory import MODEL_FACTORIES
+from ..model import ARCHITECTURES, model_config
 
 
 def build_model(spec: Mapping[str, Any]) -> HydraNet:
@@ -28,10 +28,10 @@ def build_model(spec: Mapping[str, Any]) -> HydraNet:
         if not spec.get("num_classes") and not spec.get("label_set"):
             raise InputError("model.factory hydranet needs model.num_classes or model.label_set")
         base = ModelConfig(num_classes=int(spec.get("num_classes") or 1))
-    elif factory in MODEL_FACTORIES:
-        base = MODEL_FACTORIES[factory]().config
+    elif factory in ARCHITECTURES:
+        base = model_config(factory)
     else:
-        raise InputError(f"unknown model.factory {factory!r}; choose from hydranet, {', '.join(MODEL_FACTORIES)}")
+        raise InputError(f"unknown model.factory {factory!r}; choose from hydranet, {', '.join(ARCHITECTURES)}")
     changes: dict[str, Any] = {}
     if spec.get("label_set"):
         try:

@@ -1,0 +1,52 @@
+"""The registry of weights: a name gives an architecture and where its trained values come from.
+
+``bundled`` weights ship inside the package (``hydranet/weights/``); ``released`` ones are the
+authors' checkpoints, downloaded once into the cache and verified by their git blob id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    """One registered weights name: its architecture, source, file and (for downloads) blob id."""
+
+    name: str
+    architecture: str
+    source: str  # "bundled" | "released"
+    filename: str
+    description: str
+    git_blob_id: str = ""
+
+
+WEIGHTS: dict[str, WeightsEntry] = {
+    w.name: w
+    for w in (
+        WeightsEntry("default", "camvid11_lite0", "bundled", "default.safetensors",
+                     "bundled model trained by hydranet (CamVid classes + metric depth)"),
+        WeightsEntry("kitti6", "kitti6", "released", "ExpKITTI_joint.ckpt", "KITTI: 6 classes + depth",
+                     "d9386a96f748001406c622100ce944333d1967ff"),
+        WeightsEntry("nyud40", "nyud40", "released", "ExpNYUD_joint.ckpt", "NYUDv2: 40 classes + depth",
+                     "56f5f5a6bc08a64f36e83547140add41baa4216d"),
+        WeightsEntry("nyud_kitti46", "nyud_kitti46", "released", "ExpNYUDKITTI_joint.ckpt",
+                     "NYUDv2 + KITTI: 46 classes + depth", "54f57cc2bd15e5cdfa9f3f1eaba9760951218bfa"),
+        WeightsEntry("nyud40_three", "nyud40_three", "released", "ExpNYUD_three.ckpt",
+                     "NYUDv2: 40 classes + depth + surface normals",
+                     "6f412c152600827cabff5e1b66efad50090c16a7"),
+    )
+}
+
+# The released subset, by name (what `hydranet weights download` offers).
+RELEASED: dict[str, WeightsEntry] = {n: w for n, w in WEIGHTS.items() if w.source == "released"}
+
+
+def weights_for_architecture(architecture: str) -> str:
+    """The registered weights name of an architecture (the bundled one first)."""
+    for source in ("bundled", "released"):
+        for entry in WEIGHTS.values():
+            if entry.architecture == architecture and entry.source == source:
+                return entry.name
+    raise KeyError(f"no registered weights for architecture {architecture!r}; "
+                   f"registered: {', '.join(f'{w.name} ({w.architecture})' for w in WEIGHTS.values())}")

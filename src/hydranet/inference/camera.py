@@ -1,0 +1,81 @@
+"""The camera: pinhole intrinsics, and the focal length assumed when none is given."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+
+# When a camera-aware model is given no camera, it assumes this horizontal field of view
+# (a phone or a dash-cam behind a windscreen is 60-75 degrees; KITTI's is 81).
+ASSUMED_HFOV_DEG = 60.0
+
+
+@dataclass(frozen=True)
+class Intrinsics:
+    """Pinhole camera: focal lengths and principal point in pixels, for an image of ``size``."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    size: tuple[int, int] | None = None  # (height, width) the values refer to, when known
+
+    @classmethod
+    def from_matrix(cls, matrix: np.ndarray, size: tuple[int, int] | None = None) -> "Intrinsics":
+        """From a 3x3 camera matrix ``K``."""
+        k = np.asarray(matrix, np.float64)
+        if k.shape != (3, 3) or not np.isfinite(k).all() or k[0, 0] <= 0 or k[1, 1] <= 0:
+            raise InputError(f"camera matrix must be 3x3 with positive focal lengths, got {k.tolist()}")
+        return cls(float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2]), size)
+
+    def scaled_to(self, height: int, width: int) -> "Intrinsics":
+        """The same camera for an image resized to ``height`` x ``width``."""
+        if self.size is None or self.size == (height, width):
+            return self
+        sy, sx = height / self.size[0], width / self.size[1]
+        return Intrinsics(self.fx * sx, self.fy * sy, (self.cx + 0.5) * sx - 0.5,
+                          (self.cy + 0.5) * sy - 0.5, (height, width))
+
+    def for_image(self, height: int, width: int, tolerance: float = 0.05) -> "Intrinsics":
+        """Intrinsics for an image of this size.
+
+        KITTI drives differ by a few pixels in rectified size (1242x375, 1226x370, ...), which
+        are crops, not resizes: within ``tolerance`` the values are used unchanged; beyond it
+        the image is taken to be a resized copy and the intrinsics are scaled.
+        """
+        if self.size is None:
+            return self
+        h0, w0 = self.size
+        if abs(height / h0 - 1) <= tolerance and abs(width / w0 - 1) <= tolerance:
+            return self
+        return self.scaled_to(height, width)
+
+
+CameraOption = Intrinsics | np.ndarray | Sequence[float] | None
+
+
+def as_intrinsics(camera: CameraOption) -> Intrinsics | None:
+    """``Intrinsics``, a 3x3 ``K`` or ``(fx, fy, cx, cy)`` -> ``Intrinsics`` (None stays None)."""
+    if camera is None or isinstance(camera, Intrinsics):
+        return camera
+    values = np.asarray(camera, np.float64)
+    if values.shape == (3, 3):
+        return Intrinsics.from_matrix(values)
+    if values.shape == (4,) and np.isfinite(values).all() and values[0] > 0 and values[1] > 0:
+        return Intrinsics(*(float(v) for v in values))
+    raise InputError(f"intrinsics must be a 3x3 matrix or fx,fy,cx,cy with positive focal lengths, "
+                     f"got {values.tolist()}")
+
+
+def focal_of(camera: Intrinsics | None, width: int) -> tuple[float, bool]:
+    """The horizontal focal length in pixels for an image ``width`` wide, and whether it was assumed."""
+    if camera is None:
+        return (width / 2) / math.tan(math.radians(ASSUMED_HFOV_DEG) / 2), True
+    if camera.size is not None and camera.size[1] != width:
+        return camera.fx * width / camera.size[1], False
+    return camera.fx, False
