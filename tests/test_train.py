@@ -109,6 +109,9 @@ def test_validation_and_init_from_weights_with_other_class_count(tmp_path):
     cfg["model"].update(decoder_channels=None, init=str(path))
     cfg["data"]["val"] = copy.deepcopy(cfg["data"]["train"])
     cfg["val"]["max_images"] = 2
+    # A random full-width decoder at SGD's lr 1e-2 can overflow within 3 steps on some CPUs'
+    # kernels (seen on an AVX-512/AMX Xeon); clipping keeps this test about init and validation.
+    cfg["optim"]["grad_clip"] = 1.0
     logs = []
     trainer = Trainer(cfg, log=logs.append)
     report = next(m for m in logs if m.startswith("init:"))
