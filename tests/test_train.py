@@ -215,3 +215,22 @@ def test_bn_momentum_reaches_every_batchnorm_and_is_checked():
             if isinstance(m, torch.nn.BatchNorm2d)} >= {0.01}
     with pytest.raises(InputError, match="bn_momentum"):
         build_model({"factory": "camvid11", "bn_momentum": 1.5})
+
+
+def test_config_base_chain_merges_mappings_and_replaces_lists(tmp_path):
+    (tmp_path / "a.yaml").write_text("data: {train: [{type: camvid, root: x}], num_workers: 2}\n"
+                                     "steps: 10\noptim: {lr_decoder: 0.5, lr_encoder: 0.1}\n")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "b.yaml").write_text("base: ../a.yaml\noptim: {lr_decoder: 0.2}\n"
+                                "data: {train: [{type: camvid, root: y}]}\n")
+    cfg = load_config(sub / "b.yaml")
+    assert cfg["optim"]["lr_decoder"] == 0.2 and cfg["optim"]["lr_encoder"] == 0.1
+    assert cfg["data"]["train"] == [{"type": "camvid", "root": "y"}] and cfg["data"]["num_workers"] == 2
+    assert cfg["steps"] == 10
+    (tmp_path / "loop.yaml").write_text("base: loop.yaml\nsteps: 1\n")
+    with pytest.raises(InputError, match="loops back"):
+        load_config(tmp_path / "loop.yaml")
+    (tmp_path / "missing.yaml").write_text("base: nowhere.yaml\n")
+    with pytest.raises(InputError, match="nowhere.yaml: config file not found"):
+        load_config(tmp_path / "missing.yaml")

@@ -37,3 +37,28 @@ def test_depth_is_kept_by_default_and_samples_without_depth_pass():
     no_depth = {"image": np.zeros((40, 60, 3), np.uint8), "segmentation": np.zeros((40, 60), np.uint8)}
     t = training_transform(crop_size=(32, 32), scale=(0.5, 1.0), scale_depth=True, max_depth=80.0)
     assert t(no_depth, np.random.default_rng(1))["image"].shape == (32, 32, 3)
+
+
+def test_canonical_depth_follows_the_focal_length_through_rescaling():
+    # A camera of focal 800 px: for a canonical focal of 400 px the scene must look twice as near.
+    sample = {**_sample(depth=20.0), "focal": 800.0}
+    t = training_transform(crop_size=None, scale=(0.5, 0.5), flip=False, canonical_focal=400.0, max_depth=80.0)
+    out = t(sample, np.random.default_rng(0))
+    assert out["focal"] == pytest.approx(400.0)  # resized by 0.5: the focal length halves
+    # After the resize the camera's focal is 400 px, the canonical one: depth unchanged.
+    np.testing.assert_allclose(out["depth"][out["depth"] > 0], 20.0, rtol=1e-6)
+    native = training_transform(crop_size=None, scale=None, flip=False, canonical_focal=400.0)(
+        sample, np.random.default_rng(0))
+    np.testing.assert_allclose(native["depth"][native["depth"] > 0], 10.0, rtol=1e-6)
+
+
+def test_canonical_depth_without_a_stated_focal_is_scale_depth():
+    t_old = training_transform(crop_size=None, scale=(0.6, 1.4), flip=False, scale_depth=True, max_depth=80.0)
+    t_new = training_transform(crop_size=None, scale=(0.6, 1.4), flip=False, canonical_focal=415.0,
+                               max_depth=80.0)
+    for seed in range(3):
+        a = t_old(_sample(depth=30.0), np.random.default_rng(seed))
+        b = t_new(_sample(depth=30.0), np.random.default_rng(seed))
+        # fx follows the width's rounding, scale_depth the height's: equal to within a pixel's worth.
+        assert np.array_equal(a["depth"] > 0, b["depth"] > 0)
+        np.testing.assert_allclose(a["depth"], b["depth"], rtol=1.5 / 90)

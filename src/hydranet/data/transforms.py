@@ -32,6 +32,9 @@ def _resize_sample(sample: Sample, height: int, width: int) -> Sample:
                                          interpolation=cv2.INTER_NEAREST)
     if has_target(sample, "depth"):
         out["depth"] = cv2.resize(sample["depth"], (width, height), interpolation=cv2.INTER_NEAREST)
+    if sample.get("focal") is not None:
+        # Resizing by s makes the focal length in pixels s times longer.
+        out["focal"] = float(sample["focal"]) * width / sample["image"].shape[1]
     return out
 
 
@@ -84,6 +87,45 @@ class RandomScale:
                 depth = np.where(depth <= self.max_depth, depth, np.float32(0.0))
             out["depth"] = depth.astype(np.float32)
         return out
+
+
+@dataclass
+class AssumeFocal:
+    """Give a sample that states no focal length (``sample["focal"]``, pixels) this one.
+
+    Datasets without a camera are taken to be at the canonical focal length at their native
+    size, which makes :class:`CanonicalDepth` after a :class:`RandomScale` the same as
+    ``scale_depth``.
+    """
+
+    focal: float
+
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        if sample.get("focal") is not None:
+            return sample
+        return {**sample, "focal": float(self.focal)}
+
+
+@dataclass
+class CanonicalDepth:
+    """Depth as a camera of focal length ``focal`` would need it: ``depth * focal / sample focal``.
+
+    A network sees only pixels, so the same scene through a longer lens looks nearer; training
+    every image for one canonical focal length (and rescaling at inference by the real camera)
+    makes its metric depth hold across cameras. Depth beyond ``max_depth`` becomes missing.
+    """
+
+    focal: float
+    max_depth: float | None = None
+
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        if not has_target(sample, "depth") or sample.get("focal") is None:
+            return sample
+        factor = np.float32(self.focal / float(sample["focal"]))
+        depth = sample["depth"] * factor
+        if self.max_depth is not None:
+            depth = np.where(depth <= self.max_depth, depth, np.float32(0.0))
+        return {**sample, "depth": depth.astype(np.float32)}
 
 
 @dataclass
@@ -188,12 +230,17 @@ def training_transform(crop_size: Sequence[int] | None = None, scale: Sequence[f
                        flip: bool = True, color_jitter: float = 0.0, weather_p: float = 0.0,
                        weather_kinds: Sequence[str] | None = None, resize: Sequence[int] | None = None,
                        weather_severity: Sequence[int] = (1, 5), scale_depth: bool = False,
-                       max_depth: float | None = None) -> Compose:
+                       max_depth: float | None = None, canonical_focal: float | None = None) -> Compose:
     """The usual training pipeline: [resize], scale, crop, flip, colour jitter, weather.
 
     ``scale_depth`` divides depth by the random scale factor (see :class:`RandomScale`).
+    ``canonical_focal`` turns every depth target into that focal length's (see
+    :class:`CanonicalDepth`; it subsumes ``scale_depth``).
     """
     ts: list[Any] = []
+    if canonical_focal:
+        ts.append(AssumeFocal(float(canonical_focal)))
+        scale_depth = False
     if resize:
         ts.append(Resize(int(resize[0]), int(resize[1])))
     if scale:
@@ -207,4 +254,6 @@ def training_transform(crop_size: Sequence[int] | None = None, scale: Sequence[f
     if weather_p:
         ts.append(RandomWeather(weather_p, list(weather_kinds or WEATHER_KINDS),
                                 (int(weather_severity[0]), int(weather_severity[1]))))
+    if canonical_focal:
+        ts.append(CanonicalDepth(float(canonical_focal), max_depth))
     return Compose(ts)

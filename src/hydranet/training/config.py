@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
         "init": None,                 # .safetensors / .ckpt to start from (heads skipped on class mismatch)
         "encoder_weights": None,      # imagenet: hydranet.model.efficientnet.load_imagenet_encoder
         "depth_range": None,
+        "canonical_focal": None,      # pixels: train depth for this focal length (camera-aware weights)
         "decoder_channels": None,     # decoder width (256 in the paper; smaller for quick experiments)
         "bn_momentum": None,          # BatchNorm running-stat momentum (None: the encoder's own)
         "name": None,
@@ -115,20 +116,41 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
+def _read_yaml(p: Path) -> dict[str, Any]:
+    if not p.is_file():
+        raise InputError(f"{p}: config file not found")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(f"{p}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, Mapping):
+        raise InputError(f"{p}: the config must be a mapping of keys to values")
+    return dict(data)
+
+
+def _layers(p: Path, seen: tuple[Path, ...] = ()) -> list[dict[str, Any]]:
+    """The file's chain of ``base:`` files, the farthest first; a base path is relative to its file."""
+    if p.resolve() in seen:
+        raise InputError(f"{p}: 'base:' chain loops back to {p.name}")
+    data = _read_yaml(p)
+    base = data.pop("base", None)
+    if base is None:
+        return [data]
+    if not isinstance(base, str):
+        raise InputError(f"{p}: 'base' must be the path of another config, got {base!r}")
+    return _layers(p.parent / base, (*seen, p.resolve())) + [data]
+
+
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Defaults, updated by the YAML file, then by the overrides."""
+    """Defaults, updated by the YAML file (after the files it names as ``base:``), then by the overrides.
+
+    A mapping merges key by key into its base; any other value (a list, such as
+    ``data.train``) replaces the base's.
+    """
     cfg = copy.deepcopy(DEFAULTS)
     if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise InputError(f"{p}: config file not found")
-        try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise InputError(f"{p}: invalid YAML ({str(exc).splitlines()[0]})") from None
-        if not isinstance(data, Mapping):
-            raise InputError(f"{p}: the config must be a mapping of keys to values")
-        _merge(cfg, data)
+        for data in _layers(Path(path)):
+            _merge(cfg, data)
     for text in overrides:
         keys, value = parse_override(text)
         update: Any = value

@@ -55,6 +55,8 @@ def build_model(spec: Mapping[str, Any]) -> HydraNet:
         changes["decoder_channels"] = int(spec["decoder_channels"])
     if spec.get("name"):
         changes["name"] = str(spec["name"])
+    if spec.get("canonical_focal"):
+        changes["canonical_focal"] = float(spec["canonical_focal"])
     if spec.get("depth_range"):
         changes["depth_range"] = tuple(float(v) for v in spec["depth_range"])
     try:

@@ -23,7 +23,7 @@ from .shading import CONDITIONS, sample_params, lighting_for, shade
 
 MAX_DEPTH = 80.0
 # Bumped whenever layouts or shading change, so caches of older renders are not reused.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: samples carry the camera's focal length
 DEFAULT_SIZE: tuple[int, int] = (360, 480)  # CamVid's height x width
 DRIVE_CONDITIONS: tuple[str, ...] = ("clear", "rain", "fog", "night")
 
@@ -46,7 +46,7 @@ def render_frame(layout: Layout, camera: Camera, condition: str, rng: np.random.
     render = renderer.render(layout, camera, lighting_for(params))
     image = shade(render, layout, params, rng)
     return {"image": image, "segmentation": render.labels.copy(), "depth": _depth_target(render.depth),
-            "name": name, "condition": condition}
+            "name": name, "condition": condition, "focal": float(camera.focal)}
 
 
 def random_camera(layout: Layout, rng: np.random.Generator, size: tuple[int, int]) -> Camera:
@@ -155,7 +155,8 @@ class SyntheticDrivingDataset:
             try:
                 with np.load(path) as data:
                     return {"image": data["image"], "segmentation": data["segmentation"],
-                            "depth": data["depth"], "name": str(data["name"]), "condition": item.condition}
+                            "depth": data["depth"], "name": str(data["name"]), "condition": item.condition,
+                            "focal": float(data["focal"])}
             except (OSError, ValueError, KeyError, EOFError):
                 pass  # a damaged cache entry is simply rendered again
         if self._renderer is None:
@@ -166,7 +167,8 @@ class SyntheticDrivingDataset:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(path.name + ".tmp.npz")
             np.savez_compressed(tmp, image=sample["image"], segmentation=sample["segmentation"],
-                                depth=sample["depth"], name=np.array(sample["name"]))
+                                depth=sample["depth"], name=np.array(sample["name"]),
+                                focal=np.array(sample["focal"]))
             tmp.replace(path)
         return sample
 
