@@ -156,3 +156,22 @@ def test_unreadable_videos_raise_input_error(tmp_path):
         VideoReader(bad)
     with pytest.raises(InputError, match="no such file"):
         VideoReader(tmp_path / "nothing.mp4")
+
+
+def test_a_huge_image_is_refused_from_its_header_under_a_memory_limit(tmp_path):
+    # 20000x20000 black pixels compress to ~1 MB but decode to 1.2 GB: refused before decoding.
+    import subprocess
+    import sys
+
+    path = tmp_path / "huge.png"
+    Image.new("L", (20000, 20000)).save(path, optimize=False, compress_level=1)
+    code = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2_000_000_000, 2_000_000_000))\n"
+        "from hydranet.inference.media import read_image\n"
+        "from hydranet.errors import InputError\n"
+        f"try:\n    read_image({str(path)!r})\nexcept InputError as e:\n    print(e)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"{path}: 20000x20000 is 400 Mpx, more than the 50 Mpx limit; downscale the image first"

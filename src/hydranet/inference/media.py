@@ -27,7 +27,10 @@ VIDEO_SUFFIXES: frozenset[str] = frozenset(
 VIDEO_FORMATS: tuple[str, ...] = ("mp4", "gif")
 DEFAULT_FPS = Fraction(25)
 
-# Allow big photos (panoramas) but keep PIL's protection against decompression bombs.
+# The largest image decoded by default: 50 Mpx is ~150 MB as RGB and a few GB through
+# post-processing at full resolution, safe on a machine of 8 GB or more. PIL's own bomb check
+# stays behind it.
+MAX_PIXELS = 50_000_000
 Image.MAX_IMAGE_PIXELS = 200_000_000
 
 
@@ -81,19 +84,26 @@ def _pil_to_rgb8(im: Image.Image) -> np.ndarray:
     return to_rgb8(np.asarray(im.convert("RGB")))
 
 
-def read_image(path: str | Path) -> np.ndarray:
+def read_image(path: str | Path, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
     """An image file as uint8 RGB ``(H, W, 3)``, upright according to its EXIF orientation.
 
-    Raises ``InputError`` naming the file when it is missing or not a readable image.
+    Raises ``InputError`` naming the file when it is missing, not a readable image, or larger
+    than ``max_pixels`` (checked from the header, before anything is decoded).
     """
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not an image")
     try:
         with Image.open(path) as im:
+            w, h = im.size
+            if max_pixels is not None and w * h > max_pixels:
+                raise InputError(f"{path}: {w}x{h} is {w * h / 1e6:.0f} Mpx, more than the "
+                                 f"{max_pixels / 1e6:.0f} Mpx limit; downscale the image first")
             im.load()
             im = ImageOps.exif_transpose(im)
             image = _pil_to_rgb8(im)
+    except InputError:
+        raise
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except PermissionError:
