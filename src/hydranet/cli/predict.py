@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..errors import HydranetError, WeightsNotFoundError
 from ..inference.backends import available_backends
+from ..inference.camera import ASSUMED_HFOV_DEG
 from ..inference.media import VIDEO_FORMATS
 from ..inference.outputs import SAVE_KINDS, OutputOptions, existing
 from ..inference.predictor import Predictor
@@ -61,8 +62,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--video-format", default="mp4", metavar="LIST",
                         help="comma-separated video formats from mp4,gif (default: mp4)")
     parser.add_argument("--size", metavar="HxW",
-                        help="run the network at this size, e.g. 384x1280 (default: native size); "
-                             "results are resized back to the input's size")
+                        help="run the network at this size, e.g. 384x1280, or 'native'. Default: the "
+                             "weights choose (the bundled model resizes each image to the focal length "
+                             "it was trained for; the paper's run at native size). Results are resized "
+                             "back to the input's size")
     parser.add_argument("--depth-range", metavar="LO,HI",
                         help="metres mapped to the ends of the depth colour map "
                              "(default: the model's range, 0,80 for KITTI and 0,10 for NYUD)")
@@ -86,7 +89,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--bev", action="store_true",
                         help="write a bird's-eye-view image of the labelled points")
     camera = parser.add_mutually_exclusive_group()
-    camera.add_argument("--intrinsics", metavar="FX,FY,CX,CY", help="camera intrinsics in pixels")
+    camera.add_argument("--intrinsics", metavar="FX,FY,CX,CY",
+                        help="camera intrinsics in pixels: metric depth from camera-aware weights, "
+                             "and the point cloud")
     camera.add_argument("--calib", type=Path, metavar="FILE",
                         help="KITTI calib_cam_to_cam.txt (or calib.txt); camera 02 is used")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -167,6 +172,9 @@ def run(args: argparse.Namespace) -> int:
 
     predictor = make_predictor(args)
     cfg = predictor.config
+    if predictor.camera_aware and predictor.intrinsics is None and "depth" in cfg.tasks:
+        print(f"camera unknown: depth assumes a {ASSUMED_HFOV_DEG:g} degree horizontal field of view; "
+              "pass --intrinsics FX,FY,CX,CY or --calib FILE for metric depth")
     has_depth = "depth" in cfg.tasks
     opts.model_name = cfg.name or str(args.weights)
     opts.label_set = cfg.label_set
