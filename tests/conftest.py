@@ -46,3 +46,62 @@ def pytest_sessionfinish(session, exitstatus):  # noqa: ARG001
         reporter.write_line(f"{len(skipped)} test(s) needing ../shared were skipped although "
                             "HYDRANET_REQUIRE_SHARED=1", red=True)
         session.exitstatus = 1
+
+
+@pytest.fixture(scope="session")
+def parity_dir() -> Path:
+    return _require(PARITY)
+
+
+@pytest.fixture(scope="session")
+def parity_ckpt(parity_dir: Path) -> Path:
+    return _require(parity_dir / "kitti_joint_random_seed0.ckpt")
+
+
+@pytest.fixture(scope="session")
+def camvid_dir() -> Path:
+    return _require(CAMVID)
+
+
+@pytest.fixture(scope="session")
+def examples_dir() -> Path:
+    return _require(EXAMPLES)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the user's real weights cache."""
+    monkeypatch.setenv("HYDRANET_HOME", str(tmp_path_factory.mktemp("hydranet_home")))
+    monkeypatch.delenv("HYDRANET_WEIGHTS_URL", raising=False)
+
+
+@pytest.fixture(scope="session")
+def small_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random KITTI-6 model saved with ``save_weights`` (no ../shared needed).
+
+    Random BatchNorm statistics (as in the parity checkpoint) make the labels vary across
+    the image; the depth head is rescaled to about 20 +- 5 m so depth tests cover real metres.
+    """
+    torch.manual_seed(0)
+    model = hydranet.create_model("kitti6").eval()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.normal_(0, 0.2)
+                module.running_mean.normal_(0, 0.2)
+                module.running_var.uniform_(0.5, 2.0)
+        depth = model(hydranet.preprocess(scene()))["depth"]
+        scale = 5.0 / float(depth.std())
+        model.depth.weight.mul_(scale)
+        model.depth.bias.copy_((model.depth.bias - float(depth.mean())) * scale + 20.0)
+    return hydranet.save_weights(model, tmp_path_factory.mktemp("weights") / "small.safetensors")
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Other jobs share the 2 cores; one intra-op thread is much faster than 2 under load."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
