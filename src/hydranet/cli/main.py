@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "train",
     "eval",
     "pseudo_label",
+    "pseudo_depth",
 )
 
 DESCRIPTION = """\

@@ -10,6 +10,7 @@ from ...errors import InputError
 from .base import Record, SegDepthDataset
 from .camvid import CamVid
 from .cityscapes import Cityscapes
+from .depth_folder import DepthFolder
 from .folder import FolderDataset
 from .kitti import Kitti6Segmentation, KittiDepth, decode_colour_labels
 from .mix import MixedDataset, TargetFilter, parse_remap, remap_by_name
@@ -23,11 +24,12 @@ DATASET_TYPES: dict[str, type] = {
     "nyud": NYUDv2,
     "nyud_mat": NYUDv2Mat,
     "folder": FolderDataset,
+    "depth_folder": DepthFolder,
 }
 
 # Keys of a dataset entry that are not constructor arguments.
 _BUILDER_KEYS = {"type", "root", "split", "remap", "repeat", "label_set", "targets", "on_bad_label",
-                 "pseudo_labels", "pseudo_threshold", "options"}
+                 "pseudo_labels", "pseudo_threshold", "pseudo_depth", "pseudo_depth_threshold", "options"}
 
 
 def synthetic_factory() -> Any:
@@ -84,6 +86,9 @@ def build_dataset(spec: Mapping[str, Any], target_label_set: str | None = None,
     if spec.get("pseudo_labels"):
         kwargs["pseudo_labels"] = spec["pseudo_labels"]
         kwargs["pseudo_threshold"] = float(spec.get("pseudo_threshold", 0.0))
+    if spec.get("pseudo_depth"):
+        kwargs["pseudo_depth"] = spec["pseudo_depth"]
+        kwargs["pseudo_depth_threshold"] = float(spec.get("pseudo_depth_threshold", 0.5))
     use_split = spec.get("split", split)
     if use_split is not None:
         kwargs["split"] = use_split
@@ -94,7 +99,7 @@ def build_dataset(spec: Mapping[str, Any], target_label_set: str | None = None,
 
 
 __all__ = [
-    "DATASET_TYPES", "CamVid", "Cityscapes", "FolderDataset", "Kitti6Segmentation", "KittiDepth",
+    "DATASET_TYPES", "CamVid", "Cityscapes", "DepthFolder", "FolderDataset", "Kitti6Segmentation", "KittiDepth",
     "MixedDataset", "NYUDv2", "TargetFilter", "NYUDv2Mat", "Record", "SegDepthDataset", "build_dataset",
     "decode_colour_labels", "parse_remap", "remap_by_name",
 ]

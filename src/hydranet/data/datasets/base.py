@@ -77,6 +77,10 @@ class SegDepthDataset(Dataset):
     labels); ``remap`` maps this dataset's class ids to the training label set
     (unlisted ids become 255); ``pseudo_labels`` is a folder written by
     ``hydranet pseudo-label``, used where the real segmentation is missing.
+    ``pseudo_depth`` is a folder written by ``hydranet pseudo-depth``, used where a sample
+    has no real depth (even when the format itself has no depth target, e.g. CamVid):
+    pixels below ``pseudo_depth_threshold`` confidence become 0 (missing), and the sample
+    gets ``pseudo_depth = True`` and ``focal`` (pixels at its resolution) from the folder.
     """
 
     label_set: str | None = None
@@ -84,7 +88,8 @@ class SegDepthDataset(Dataset):
     def __init__(self, records: Sequence[Record], targets: Sequence[str] = ("segmentation", "depth"),
                  on_bad_label: str = "error", remap: dict[int, int] | None = None,
                  pseudo_labels: str | Path | None = None, pseudo_threshold: float = 0.0,
-                 description: str = "dataset") -> None:
+                 description: str = "dataset", pseudo_depth: str | Path | None = None,
+                 pseudo_depth_threshold: float = 0.5) -> None:
         if on_bad_label not in BAD_LABEL_POLICIES:
             raise InputError(f"on_bad_label must be one of {BAD_LABEL_POLICIES}, got {on_bad_label!r}")
         unknown = [t for t in targets if t not in ("segmentation", "depth")]
@@ -101,6 +106,16 @@ class SegDepthDataset(Dataset):
             raise InputError(f"{self.pseudo_labels}: pseudo-label folder not found; run "
                              "`hydranet pseudo-label --teacher W --images DIR --out DIR` first")
         self.pseudo_threshold = float(pseudo_threshold)
+        self.pseudo_depth = Path(pseudo_depth) if pseudo_depth else None
+        self.pseudo_depth_threshold = float(pseudo_depth_threshold)
+        self._pseudo_depth_meta: dict[str, Any] = {}
+        if self.pseudo_depth is not None:
+            from ..pseudo_depth import read_pseudo_depth_meta
+
+            if not self.pseudo_depth.is_dir():
+                raise InputError(f"{self.pseudo_depth}: pseudo-depth folder not found; run "
+                                 "`hydranet pseudo-depth --root DIR --out DIR` first")
+            self._pseudo_depth_meta = read_pseudo_depth_meta(self.pseudo_depth)
         self.description = description
         self._dropped: set[tuple[int, str]] = set()
         self._check_files_exist()
@@ -178,6 +193,25 @@ class SegDepthDataset(Dataset):
                 return labels.astype(np.uint8)
         return None
 
+    def _pseudo_depth_target(self, record: Record, shape: tuple[int, int]) -> tuple[np.ndarray, float] | None:
+        from ..pseudo_depth import focal_for, read_pseudo_depth
+
+        assert self.pseudo_depth is not None
+        for stem in dict.fromkeys((record.name, Path(record.name).name, record.image.stem)):
+            try:
+                found = read_pseudo_depth(self.pseudo_depth, stem)
+            except InputError:
+                return None
+            if found is None:
+                continue
+            depth, conf = found
+            if depth.shape != shape:
+                return None
+            if conf is not None and self.pseudo_depth_threshold > 0:
+                depth = np.where(conf >= self.pseudo_depth_threshold, depth, 0).astype(np.float32)
+            return depth, focal_for(self._pseudo_depth_meta, stem)
+        return None
+
     def __getitem__(self, index: int) -> Sample:
         r = self.records[index]
         image = self.load_image(r)
@@ -199,6 +233,11 @@ class SegDepthDataset(Dataset):
             if pseudo is not None:
                 sample["segmentation"] = pseudo
                 sample["pseudo"] = True
+        if self.pseudo_depth is not None and sample.get("depth") is None:
+            found = self._pseudo_depth_target(r, image.shape[:2])
+            if found is not None:
+                sample["depth"], sample["focal"] = found
+                sample["pseudo_depth"] = True
         return sample
 
     def load_image(self, record: Record) -> np.ndarray:
