@@ -7,12 +7,12 @@ cd "$(dirname "$0")/.."
 OUT=runs/camvid_record
 mkdir -p "$OUT"
 start=$(date +%s)
-hydranet train --config configs/camvid_record.yaml "$@"
+hydranet train --config configs/examples/camvid_record.yaml "$@"
 end=$(date +%s)
 hydranet eval --weights "$OUT/best.safetensors" --dataset camvid --root ../shared/data/camvid --split val \
     --size 180x240 --per-class --json "$OUT/eval_val.json" | tee "$OUT/eval_val.txt"
 {
-  echo "command: hydranet train --config configs/camvid_record.yaml $*"
+  echo "command: hydranet train --config configs/examples/camvid_record.yaml $*"
   echo "train wall time: $((end - start)) s"
   echo "machine: $(nproc) CPU cores, torch $(python -c 'import torch; print(torch.__version__)')"
 } | tee "$OUT/record.txt"

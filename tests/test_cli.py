@@ -39,9 +39,10 @@ def test_user_error_is_one_line_without_traceback(tmp_path):
 def test_every_config_named_in_help_and_readme_exists():
     root = Path(__file__).resolve().parents[1]
     texts = [p.read_text() for p in sorted((root / "src" / "hydranet" / "cli").glob("*.py"))]
-    texts.append((root / "README.md").read_text())
+    texts += [(root / "README.md").read_text()] + [p.read_text() for p in sorted((root / "docs").glob("*.md"))]
+    texts += [p.read_text() for p in sorted((root / "configs").rglob("*.yaml"))]
     # Lower-case names only: configs/NAME.yaml in the README is a placeholder.
-    named = {m for t in texts for m in re.findall(r"configs/[a-z0-9_]+\.yaml", t)}
+    named = {m for t in texts for m in re.findall(r"configs/[a-z0-9_/]+\.yaml", t)}
     assert named, "no config named anywhere: the pattern is wrong"
     missing = sorted(n for n in named if not (root / n).is_file())
     assert not missing, f"help or README names configs that do not exist: {missing}"

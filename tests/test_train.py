@@ -145,7 +145,7 @@ def test_config_errors_are_one_line(tmp_path):
 
 
 def test_shipped_configs_are_valid():
-    configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+    configs = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
     assert configs
     for path in configs:
         cfg = load_config(path)

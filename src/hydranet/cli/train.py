@@ -9,11 +9,11 @@ from pathlib import Path
 
 EPILOG = """\
 examples:
-  hydranet train --config configs/camvid_record.yaml
-  hydranet train --config configs/camvid_record.yaml steps=200 optim.lr_decoder=0.005 output=runs/try
-  hydranet train --config configs/kitti_asymmetric.yaml --init ExpKITTI_joint.ckpt
-  hydranet train --config configs/camvid_record.yaml --resume runs/camvid_record/last.pt
-  torchrun --nproc_per_node 2 -m hydranet train --config configs/camvid_record.yaml
+  hydranet train --config configs/examples/camvid_record.yaml
+  hydranet train --config configs/examples/camvid_record.yaml steps=200 optim.lr_decoder=0.005 output=runs/try
+  hydranet train --config configs/examples/kitti_asymmetric.yaml --init ExpKITTI_joint.ckpt
+  hydranet train --config configs/examples/camvid_record.yaml --resume runs/camvid_record/last.pt
+  torchrun --nproc_per_node 2 -m hydranet train --config configs/examples/camvid_record.yaml
 
 Each dataset entry says which targets it supplies (segmentation, depth); a sample
 without a target contributes nothing to that task's loss. `pseudo_labels: DIR`

@@ -1,7 +1,7 @@
 """Training configuration: a YAML file plus ``key.sub=value`` overrides, checked up front.
 
-See ``configs/*.yaml`` for annotated examples. Unknown keys are errors (a typo must not
-silently train something else).
+See ``configs/examples/*.yaml`` for annotated examples and ``configs/recipes/`` for the
+bundled model's recipe. Unknown keys are errors (a typo must not silently train something else).
 """
 
 from __future__ import annotations
