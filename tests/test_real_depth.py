@@ -1,0 +1,247 @@
+"""The depth_folder dataset and real-depth evaluation with baselines, on hand-made 8x12 frames."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import SHARED, require_shared
+from PIL import Image
+
+from hydranet.data.datasets import DATASET_TYPES, DepthFolder, build_dataset
+from hydranet.errors import InputError
+from hydranet.evaluation.metrics import DepthMetrics
+from hydranet.evaluation.real_depth import (constant_baseline, evaluate_depth_images,
+                                            format_real_depth_table, row_flat_baseline,
+                                            row_oracle_baseline, scored_pixels)
+
+H, W = 8, 12
+K_A = np.array([[10.0, 0.0, 6.0], [0.0, 10.0, 3.0], [0.0, 0.0, 1.0]])
+# image a: (row, col) -> metres. (2, 5) lies beyond the 80 m cap; the model answers NaN, 0
+# and inf at (5, 7), (7, 9) and (3, 8), so only 4 pixels are scored.
+GT_A = {(1, 1): 20.0, (5, 2): 4.0, (6, 3): 2.0, (6, 10): 6.0, (5, 7): 8.0, (7, 9): 10.0, (3, 8): 3.0,
+        (2, 5): 100.0}
+GT_B = {(4, 4): 10.0, (6, 6): 5.0}
+
+
+def _depth_png(values: dict[tuple[int, int], float]) -> np.ndarray:
+    arr = np.zeros((H, W), np.uint16)
+    for (r, c), v in values.items():
+        arr[r, c] = round(v * 256)
+    return arr
+
+
+def _image(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (H, W, 3), dtype=np.uint8)
+
+
+def _write_k(path: Path, k: np.ndarray) -> None:
+    path.write_text("\n".join(" ".join(f"{v:.6f}" for v in row) for row in k) + "\n")
+
+
+@pytest.fixture()
+def root(tmp_path: Path) -> Path:
+    root = tmp_path / "realdepth"
+    for sub in ("images", "depth", "intrinsics"):
+        (root / sub).mkdir(parents=True)
+    Image.fromarray(_image(0)).save(root / "images" / "a.png")
+    Image.fromarray(_image(1)).save(root / "images" / "b.jpg")
+    Image.fromarray(_depth_png(GT_A)).save(root / "depth" / "a.png")
+    Image.fromarray(_depth_png(GT_B)).save(root / "depth" / "b.png")
+    _write_k(root / "intrinsics" / "a.txt", K_A)  # b has no camera file
+    return root
+
+
+def _predict(image: np.ndarray, intrinsics: np.ndarray | None) -> np.ndarray:
+    """4 m everywhere and 10 m at (1, 1) with NaN / 0 / inf holes on image a (it has a K);
+    10 m everywhere on image b."""
+    if intrinsics is None:
+        return np.full(image.shape[:2], 10.0)
+    pred = np.full(image.shape[:2], 4.0)
+    pred[1, 1] = 10.0
+    pred[5, 7], pred[7, 9], pred[3, 8] = np.nan, 0.0, np.inf
+    return pred
+
+
+def test_depth_folder_samples(root: Path) -> None:
+    assert DATASET_TYPES["depth_folder"] is DepthFolder
+    ds = build_dataset({"type": "depth_folder", "root": str(root)})
+    assert len(ds) == 2
+    a, b = ds[0], ds[1]
+    assert a["name"] == "a" and b["name"] == "b"
+    assert a["image"].dtype == np.uint8 and a["image"].shape == (H, W, 3)
+    assert a["depth"].dtype == np.float32 and a["depth"].shape == (H, W)
+    assert a["depth"][6, 10] == 6.0 and a["depth"][2, 5] == 100.0 and a["depth"][0, 0] == 0.0
+    assert a["intrinsics"].dtype == np.float64 and a["intrinsics"].shape == (3, 3)
+    np.testing.assert_allclose(a["intrinsics"], K_A)
+    assert "intrinsics" not in b and "segmentation" not in a
+
+
+def test_hand_computed_errors_and_baselines(root: Path) -> None:
+    r = evaluate_depth_images(_predict, DepthFolder(root), progress=False)
+    json.dumps(r, allow_nan=False)
+    a, b = r["images"]
+    assert (a["gt_pixels"], a["pixels"], a["dropped"]) == (7, 4, 3)
+    # Scored on a: gt (20, 4, 2, 6) against the prediction (10, 4, 4, 4).
+    ea = a["errors"]
+    assert ea["model"]["abs_rel"] == pytest.approx((10 / 20 + 0 + 2 / 2 + 2 / 6) / 4)
+    # Median scale 5 / 4: (12.5, 5, 5, 5).
+    assert a["scale"] == pytest.approx(1.25)
+    assert ea["model_median"]["abs_rel"] == pytest.approx((7.5 / 20 + 1 / 4 + 3 / 2 + 1 / 6) / 4)
+    # The constant is the median of the 4 scored pixels (5 m), not of all 7 valid ones (6 m).
+    assert ea["constant"]["abs_rel"] == pytest.approx((15 / 20 + 1 / 4 + 3 / 2 + 1 / 6) / 4)
+    assert ea["constant"]["delta1"] == pytest.approx(1 / 4)  # only 5 m against 6 m is within 1.25 (5/4 is not < 1.25)
+    assert ea["constant"]["rmse"] == pytest.approx(math.sqrt((15 ** 2 + 1 + 9 + 1) / 4))
+    # Row oracle: rows 1, 5, 6 -> 20, 4, median(2, 6) = 4; median-scaled by 5 / 4.
+    assert a["baseline_scales"]["row_oracle"] == pytest.approx(1.25)
+    assert ea["row_oracle"]["abs_rel"] == pytest.approx((5 / 20 + 1 / 4 + 3 / 2 + 1 / 6) / 4)
+    # Flat ground (fy 10, cy 3, 1.65 m): rows 1, 5, 6 -> cap 80, 8.25, 5.5; scale 5 / 6.875.
+    s = 5 / ((5.5 + 8.25) / 2)
+    assert a["baseline_scales"]["row_flat"] == pytest.approx(s)
+    flat = np.array([80, 8.25, 5.5, 5.5]) * s
+    assert ea["row_flat"]["abs_rel"] == pytest.approx(np.mean(np.abs(flat - [20, 4, 2, 6]) / [20, 4, 2, 6]))
+    # b: gt (10, 5) against 10 m; median scale 0.75.
+    eb = b["errors"]
+    assert eb["model"]["abs_rel"] == pytest.approx(0.5)
+    assert eb["model_median"]["abs_rel"] == pytest.approx((0.25 + 0.5) / 2)
+    assert eb["constant"]["abs_rel"] == pytest.approx((0.25 + 0.5) / 2)
+    overall = r["overall"]
+    assert overall["pixels"] == 6
+    assert overall["image_mean"]["model"]["abs_rel"] == pytest.approx((ea["model"]["abs_rel"] + 0.5) / 2)
+    assert overall["pixel_pooled"]["model"]["abs_rel"] == pytest.approx((0.5 + 0 + 1 + 1 / 3 + 0 + 1) / 6)
+
+
+def test_model_median_matches_depth_metrics(root: Path) -> None:
+    # On the scored pixels the mean over images is DepthMetrics' own median-scaled figure.
+    ds = DepthFolder(root)
+    r = evaluate_depth_images(_predict, ds, progress=False)
+    metrics = DepthMetrics(max_depth=80.0, min_depth=1e-3, median_scaling=True)
+    for i in range(len(ds)):
+        s = ds[i]
+        pred = _predict(s["image"], s.get("intrinsics"))
+        gt = np.where(scored_pixels(pred, s["depth"]), s["depth"], 0.0)
+        metrics.update(np.nan_to_num(pred, posinf=0.0), gt)
+    expected = metrics.compute()
+    for key in ("abs_rel", "sq_rel", "rmse", "delta1"):
+        assert r["overall"]["image_mean"]["model_median"][key] == pytest.approx(expected[key])
+
+
+def test_baselines_use_only_the_model_pixels() -> None:
+    gt = np.zeros((H, W))
+    gt[2, :4] = [1.0, 2.0, 3.0, 90.0]
+    gt[5, 3] = 7.0
+    pred = np.ones((H, W))
+    pred[2, 2] = np.nan
+    mask = scored_pixels(pred, gt, max_depth=80.0)
+    assert sorted(zip(*np.nonzero(mask))) == [(2, 0), (2, 1), (5, 3)]
+    assert np.all(constant_baseline(gt, mask) == 2.0)
+    oracle = row_oracle_baseline(gt, mask)
+    assert np.all(oracle == oracle[:, :1])  # a function of the row only
+    np.testing.assert_allclose(oracle[:, 0], [1.5, 1.5, 1.5, 1.5 + 5.5 / 3, 1.5 + 11 / 3, 7, 7, 7])
+
+
+def test_row_flat_depends_on_the_row_only() -> None:
+    flat = row_flat_baseline((H, W), K_A, max_depth=80.0)
+    assert np.all(flat == flat[:, :1])
+    np.testing.assert_allclose(flat[:, 0], [80, 80, 80, 80, 16.5, 8.25, 5.5, 4.125])
+    # Without K the horizon is the middle row and the focal length that of a 60-degree view.
+    no_k = row_flat_baseline((H, W), None, max_depth=80.0)
+    f = 6 / math.tan(math.radians(30))
+    np.testing.assert_allclose(no_k[:, 0], [80] * 5 + [f * 1.65, f * 1.65 / 2, f * 1.65 / 3])
+
+
+def test_table_lists_images_and_overall_rows(root: Path) -> None:
+    r = evaluate_depth_images(_predict, DepthFolder(root), progress=False)
+    table = format_real_depth_table(r)
+    lines = table.splitlines()
+    assert any(ln.startswith("a ") for ln in lines) and any(ln.startswith("b ") for ln in lines)
+    assert any(ln.startswith("mean over images") for ln in lines)
+    assert any(ln.startswith("pixel-pooled") for ln in lines)
+    for column in ("model med", "constant", "row flat", "row oracle", "d1 med"):
+        assert column in table
+    assert f"{r['images'][0]['errors']['constant']['abs_rel']:.3f}" in table
+    only_metric = evaluate_depth_images(_predict, DepthFolder(root), median_scaling=False, progress=False)
+    assert "model_median" not in only_metric["methods"]
+    assert "model med" not in format_real_depth_table(only_metric)
+
+
+def test_wrong_prediction_size_is_an_error(root: Path) -> None:
+    with pytest.raises(InputError, match="predict depth HxW at the image's size"):
+        evaluate_depth_images(lambda im, k: np.ones((4, 6)), DepthFolder(root), progress=False)
+
+
+def _one_line(exc: pytest.ExceptionInfo) -> str:
+    message = str(exc.value)
+    assert "\n" not in message
+    return message
+
+
+def test_missing_depth_file_names_it(root: Path) -> None:
+    (root / "depth" / "b.png").unlink()
+    with pytest.raises(InputError) as exc:
+        DepthFolder(root)
+    message = _one_line(exc)
+    assert str(root / "depth" / "b.png") in message and "on_bad_label: missing" in message
+    with pytest.warns(UserWarning, match="b is used without depth"):
+        ds = DepthFolder(root, on_bad_label="missing")
+    r = evaluate_depth_images(_predict, ds, progress=False)
+    assert [e["name"] for e in r["images"]] == ["a"] and r["skipped"] == ["b"]
+
+
+@pytest.mark.parametrize("kind", ["8bit", "garbage", "size"])
+def test_bad_depth_file_names_it(root: Path, kind: str) -> None:
+    path = root / "depth" / "b.png"
+    if kind == "8bit":
+        Image.fromarray(np.zeros((H, W), np.uint8)).save(path)
+    elif kind == "garbage":
+        path.write_bytes(b"not a png")
+    else:
+        Image.fromarray(np.zeros((H, W + 1), np.uint16)).save(path)
+    ds = DepthFolder(root)  # depth files are decoded by verify(), which evaluation runs first
+    with pytest.raises(InputError) as exc:
+        evaluate_depth_images(_predict, ds, progress=False)
+    message = _one_line(exc)
+    assert str(path) in message
+    assert {"8bit": "16-bit", "garbage": "cannot read", "size": "13x8"}[kind] in message
+
+
+@pytest.mark.parametrize("text, match", [("1 0 0\n0 1 0\n", "6 numbers, expected 9"),
+                                         ("fx 0 0\n0 1 0\n0 0 1\n", "not numbers"),
+                                         ("0 0 6\n0 0 3\n0 0 1\n", "positive focal")])
+def test_bad_intrinsics_file_names_it(root: Path, text: str, match: str) -> None:
+    path = root / "intrinsics" / "a.txt"
+    path.write_text(text)
+    with pytest.raises(InputError, match=match) as exc:
+        DepthFolder(root)
+    message = _one_line(exc)
+    assert str(path) in message and "3x3 camera matrix" in message
+    with pytest.warns(UserWarning, match="a is used without intrinsics"):
+        ds = DepthFolder(root, on_bad_label="missing")
+    assert "intrinsics" not in ds[0]
+
+
+def test_missing_depth_folder(tmp_path: Path) -> None:
+    (tmp_path / "images").mkdir()
+    Image.fromarray(_image(0)).save(tmp_path / "images" / "a.png")
+    with pytest.raises(InputError, match="depth/ folder not found"):
+        DepthFolder(tmp_path)
+
+
+def test_realdepth_dev_reads(one_thread) -> None:
+    root = require_shared(SHARED / "data" / "realdepth_dev")
+    ds = build_dataset({"type": "depth_folder", "root": str(root)})
+    assert len(ds) == 6
+    s = ds[0]
+    assert s["intrinsics"].shape == (3, 3) and s["depth"].shape == s["image"].shape[:2]
+    # The baselines do not depend on the model (when it answers everywhere): a constant model
+    # of 10 m and one of 20 m see the same baseline figures.
+    ten = evaluate_depth_images(lambda im, k: np.full(im.shape[:2], 10.0), ds, progress=False, max_images=2)
+    twenty = evaluate_depth_images(lambda im, k: np.full(im.shape[:2], 20.0), ds, progress=False, max_images=2)
+    for e10, e20 in zip(ten["images"], twenty["images"]):
+        assert e10["pixels"] == e20["pixels"] > 1000
+        for b in ("constant", "row_flat", "row_oracle"):
+            assert e10["errors"][b] == e20["errors"][b]
+        assert e10["errors"]["model_median"]["abs_rel"] == pytest.approx(e20["errors"]["model_median"]["abs_rel"])
