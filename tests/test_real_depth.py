@@ -98,16 +98,19 @@ def test_hand_computed_errors_and_baselines(root: Path) -> None:
     # Row oracle: rows 1, 5, 6 -> 20, 4, median(2, 6) = 4; median-scaled by 5 / 4.
     assert a["baseline_scales"]["row_oracle"] == pytest.approx(1.25)
     assert ea["row_oracle"]["abs_rel"] == pytest.approx((5 / 20 + 1 / 4 + 3 / 2 + 1 / 6) / 4)
-    # Flat ground (fy 10, cy 3, 1.65 m): rows 1, 5, 6 -> cap 80, 8.25, 5.5; scale 5 / 6.875.
-    s = 5 / ((5.5 + 8.25) / 2)
-    assert a["baseline_scales"]["row_flat"] == pytest.approx(s)
-    flat = np.array([80, 8.25, 5.5, 5.5]) * s
-    assert ea["row_flat"]["abs_rel"] == pytest.approx(np.mean(np.abs(flat - [20, 4, 2, 6]) / [20, 4, 2, 6]))
+    # Row profile of a from b alone (leave one out): b's gt (10, 5) over its median 7.5 gives
+    # 4/3 in band 16 (row 4 of 8, 32 bands) and 2/3 in band 24 (row 6). a's rows 1, 5, 6 are
+    # bands 4, 20, 24 -> 4/3 (clamped), 1 (interpolated), 2/3; median-scaled by 5 / (5/6) = 6.
+    assert a["baseline_scales"]["row"] == pytest.approx(6.0)
+    assert ea["row"]["abs_rel"] == pytest.approx((12 / 20 + 2 / 4 + 2 / 2 + 2 / 6) / 4)
     # b: gt (10, 5) against 10 m; median scale 0.75.
     eb = b["errors"]
     assert eb["model"]["abs_rel"] == pytest.approx(0.5)
     assert eb["model_median"]["abs_rel"] == pytest.approx((0.25 + 0.5) / 2)
     assert eb["constant"]["abs_rel"] == pytest.approx((0.25 + 0.5) / 2)
+    # b from a's profile: a's gt over its median 5 is 4 in band 4, 0.8 in bands 20 and 24; b's
+    # rows 4 and 6 (bands 16, 24) get 1.6 and 0.8, the same 2:1 as b's gt: a perfect row map.
+    assert eb["row"]["abs_rel"] == pytest.approx(0.0, abs=1e-12)
     overall = r["overall"]
     assert overall["pixels"] == 6
     assert overall["image_mean"]["model"]["abs_rel"] == pytest.approx((ea["model"]["abs_rel"] + 0.5) / 2)
@@ -160,7 +163,7 @@ def test_table_lists_images_and_overall_rows(root: Path) -> None:
     assert any(ln.startswith("a ") for ln in lines) and any(ln.startswith("b ") for ln in lines)
     assert any(ln.startswith("mean over images") for ln in lines)
     assert any(ln.startswith("pixel-pooled") for ln in lines)
-    for column in ("model med", "constant", "row flat", "row oracle", "d1 med"):
+    for column in ("model med", "constant", "row", "row oracle", "d1 med"):
         assert column in table
     assert f"{r['images'][0]['errors']['constant']['abs_rel']:.3f}" in table
     only_metric = evaluate_depth_images(_predict, DepthFolder(root), median_scaling=False, progress=False)
@@ -242,6 +245,6 @@ def test_realdepth_dev_reads(one_thread) -> None:
     twenty = evaluate_depth_images(lambda im, k: np.full(im.shape[:2], 20.0), ds, progress=False, max_images=2)
     for e10, e20 in zip(ten["images"], twenty["images"]):
         assert e10["pixels"] == e20["pixels"] > 1000
-        for b in ("constant", "row_flat", "row_oracle"):
+        for b in ("constant", "row", "row_oracle"):
             assert e10["errors"][b] == e20["errors"][b]
         assert e10["errors"]["model_median"]["abs_rel"] == pytest.approx(e20["errors"]["model_median"]["abs_rel"])
