@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,6 @@ import torch
 from torch import nn
 
 from hydranet.benchmark.baseline import ReferenceEagerBackend, reference_copy
-from hydranet.benchmark.report import check_goals
 from hydranet.benchmark.suite import Row, select_engines
 from hydranet.benchmark.timing import measure_interleaved, plan_runs
 from hydranet.cli.main import main
@@ -55,16 +55,27 @@ def test_measure_interleaved_alternates_engines():
 
 
 def test_goals_are_judged_on_measured_cells():
+    # The speed goals live with the developers' benchmarks, judged on a `hydranet bench --json` record.
+    import importlib.util
+    from dataclasses import asdict
+
+    spec = importlib.util.spec_from_file_location(
+        "speed_goals", Path(__file__).resolve().parents[1] / "benchmarks" / "speed_goals.py")
+    speed_goals = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(speed_goals)
+
     def row(engine, precision, size, ms, speedup):
-        return Row(engine, engine, precision, engine, *size, 1, ms, ms, 5, 1000 / ms, speedup)
+        return asdict(Row(engine, engine, precision, engine, *size, 1, ms, ms, 5, 1000 / ms, speedup))
 
     rows = [row("torch-reference", "fp32", (192, 640), 250.0, 1.0),
-            row("openvino-int8", "int8", (192, 640), 10.0, 25.0),
+            row("openvino-int8", "int8", (192, 640), 8.0, 31.25),
             row("openvino-int8", "int8", (384, 1280), 50.0, None)]
-    goals = {g["goal"]: g["met"] for g in check_goals(rows, [])}
-    assert goals == {"fastest >= 20x the reference baseline, 192x640 batch 1": True,
-                     "INT8 >= 100 frames/s at 192x640": True,
-                     "INT8 >= 25 frames/s at 384x1280": False}
+    goals = {g["goal"]: g["met"] for g in speed_goals.check_goals(rows, [])}
+    assert goals == {"fastest >= 30x the reference baseline, 192x640 batch 1": True,
+                     "INT8 >= 100 frames/s at 192x640": True}
+    slow = [rows[0], row("openvino-int8", "int8", (192, 640), 12.5, 20.0)]
+    assert not any(g["met"] for g in speed_goals.check_goals(slow, [{"engine": "x", "e2e_fps": 7.0,
+                                                                      "model_fps": 10.0}]))
 
 
 def test_select_engines():

@@ -18,7 +18,7 @@ run it), hydranet's PyTorch backend, ONNX Runtime (fp32, INT8) and OpenVINO (fp3
 where the CPU has it, INT8). For each size and batch it prints the median and 90th
 percentile latency, frames per second and the speedup over the baseline measured in the
 same run, then the end-to-end video throughput of `hydranet predict` (decode, normalise,
-infer, render, encode) against the model alone, and which speed goals were met.
+infer, render, encode) against the model alone.
 
 Engines are timed in interleaved rounds so that load from other processes falls on all of
 them alike; on a shared machine, compare ratios within one run and repeat."""
@@ -85,7 +85,7 @@ def _ints(text: str, option: str) -> list[int]:
 
 def run(args: argparse.Namespace) -> int:
     from ..benchmark import machine
-    from ..benchmark.report import check_goals, format_goals, format_table, format_video, to_json
+    from ..benchmark.report import format_table, format_video, to_json
     from ..benchmark.suite import BASELINE, ENGINES, build_engines, run_grid, select_engines
     from ..checkpoints import load_model
     from ..export.calibration import calibration_batches
@@ -145,7 +145,6 @@ def run(args: argparse.Namespace) -> int:
                                         args.video_save))
     load_after = machine.load_average()
 
-    goals = check_goals(rows, videos)
     print(f"hydranet bench: {machine.describe_cpu(cpu)}; {threads} threads; weights: {weights}")
     if load_before and load_after:
         print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} "
@@ -159,11 +158,8 @@ def run(args: argparse.Namespace) -> int:
         print(format_video(videos))
     for note in notes:
         print(f"note: {note}")
-    if goals:
-        print("\ngoals:")
-        print(format_goals(goals))
     if args.json:
-        record = to_json(rows, videos, goals, machine=cpu, load_before=load_before, load_after=load_after,
+        record = to_json(rows, videos, machine=cpu, load_before=load_before, load_after=load_after,
                          versions=v, threads=threads, weights=weights, notes=notes,
                          settings={"sizes": [list(s) for s in sizes], "batches": batches, "runs": args.runs,
                                    "warmup": args.warmup, "max_seconds": args.max_seconds},
