@@ -5,7 +5,7 @@ scores are those ``hydranet demo --seed S --frames N`` prints for one model). Pr
 model, the mean mIoU and abs rel per condition over the drives, the rain and night changes
 against clear from those means, and each drive's night and rain abs rel change.
 
-    python scripts/compare_drives.py --seeds 15-22 \
+    python tools/compare_drives.py --seeds 15-22 \
         A=runs/default.safetensors F=runs/stage7/last.safetensors --json drives.json
 """
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every figure of docs/MODEL_CARD.md, for the default model and its no-weather twin.
-# Usage: bash scripts/evaluate_default.sh [DEFAULT_WEIGHTS] [NO_WEATHER_WEIGHTS]
+# Usage: bash tools/evaluate_default.sh [DEFAULT_WEIGHTS] [NO_WEATHER_WEIGHTS]
 #   (defaults: default, the bundled weights, and runs/default_no_weather_ft/last.safetensors)
 # Writes runs/model_card/*.json and *.txt. CamVid lives in ../shared beside the clone.
 set -euo pipefail

@@ -1,6 +1,6 @@
-"""Print the markdown tables of docs/MODEL_CARD.md from scripts/evaluate_default.sh's outputs.
+"""Print the markdown tables of docs/MODEL_CARD.md from tools/evaluate_default.sh's outputs.
 
-    python scripts/model_card_tables.py [runs/model_card]
+    python tools/model_card_tables.py [runs/model_card]
 """
 
 from __future__ import annotations

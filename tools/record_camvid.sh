@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The recorded CamVid run quoted in README "Train": train, then evaluate best weights on val.
-# Usage: bash scripts/record_camvid.sh [extra config overrides]
+# Usage: bash tools/record_camvid.sh [extra config overrides]
 # Writes runs/camvid_record/{best.safetensors, train.csv, val.csv, eval_val.json, record.txt}.
 set -euo pipefail
 cd "$(dirname "$0")/.."

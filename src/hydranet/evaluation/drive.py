@@ -1,6 +1,6 @@
 """Scoring models on synthetic drives: the same street under each condition, exact ground truth.
 
-``hydranet demo`` scores one model on one drive; ``scripts/compare_drives.py`` scores several
+``hydranet demo`` scores one model on one drive; ``tools/compare_drives.py`` scores several
 models on several drives. Both go through :func:`score_drive`, which renders each condition
 once and runs every model on the same frames, so models differ only in their weights.
 """
