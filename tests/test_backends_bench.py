@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_backends import random_model
 from torch import nn
 
 from hydranet.benchmark.baseline import ReferenceEagerBackend, reference_copy
@@ -16,8 +17,6 @@ from hydranet.benchmark.timing import measure_interleaved, plan_runs
 from hydranet.cli.main import main
 from hydranet.export.check import torch_outputs
 from hydranet.model.decoder import SeparableMaxPool
-
-from test_backends import random_model
 
 
 def test_reference_baseline_is_the_same_network_the_authors_way():

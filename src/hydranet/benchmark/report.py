@@ -8,6 +8,7 @@ from dataclasses import asdict
 from .suite import Row
 from .video import VideoResult
 
+
 def format_table(rows: Sequence[Row]) -> str:
     """Markdown table, grouped by size then batch, fastest last within a cell's baseline order."""
     head = ("| engine | precision | size | batch | median ms | p90 ms | frames/s | vs baseline | runs |\n"

@@ -76,8 +76,8 @@ def model_only_fps(predictor, frames: list[np.ndarray]) -> float:
 
 def end_to_end_fps(predictor, clip: Path, out_dir: Path, save: str) -> tuple[float, int]:
     """Frames per second of the predict command's video path, and the frames it wrote."""
-    from ..inference.runner import Job, process_video
     from ..inference.outputs import OutputOptions, video_paths
+    from ..inference.runner import Job, process_video
 
     opts = OutputOptions(save=tuple(save.split(",")), video_formats=("mp4",),
                          model_name=predictor.config.name, label_set=predictor.config.label_set)

@@ -86,7 +86,13 @@ def _ints(text: str, option: str) -> list[int]:
 def run(args: argparse.Namespace) -> int:
     from ..benchmark import machine
     from ..benchmark.report import format_table, format_video, to_json
-    from ..benchmark.suite import BASELINE, ENGINES, build_engines, run_grid, select_engines
+    from ..benchmark.suite import (
+        BASELINE,
+        ENGINES,
+        build_engines,
+        run_grid,
+        select_engines,
+    )
     from ..checkpoints import load_model
     from ..export.calibration import calibration_batches
     from ..export.openvino import cpu_threads

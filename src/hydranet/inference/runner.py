@@ -18,10 +18,15 @@ from tqdm import tqdm
 
 from ..errors import HydranetError, InputError
 from .media import VideoReader, is_image, is_video, read_image
-from .outputs import OutputOptions, VideoSink, image_paths, video_paths, write_image_outputs
+from .outputs import (
+    OutputOptions,
+    VideoSink,
+    image_paths,
+    video_paths,
+    write_image_outputs,
+)
 from .predictor import Predictor
 from .threads import BackgroundWorker, Prefetch
-
 
 # -- inputs and output names --------------------------------------------------------------
 
