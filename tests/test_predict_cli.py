@@ -207,6 +207,7 @@ def test_usage_errors_are_one_line(tmp_path, small_weights, capsys):
     cases = [
         (["--size", "big"], "--size 'big': expected HEIGHTxWIDTH"),
         (["--depth-range", "80,0"], "HI must be larger than LO"),
+        (["--depth-range", "0,inf"], "LO and HI must be finite metres"),
         (["--save", "panel,sparkles"], "--save 'panel,sparkles': choose one or more of"),
         (["--pointcloud"], "--pointcloud and --bev need the camera"),
         (["--video-format", "avi"], "--video-format 'avi'"),

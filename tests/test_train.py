@@ -235,3 +235,35 @@ def test_config_base_chain_merges_mappings_and_replaces_lists(tmp_path):
     (tmp_path / "missing.yaml").write_text("base: nowhere.yaml\n")
     with pytest.raises(InputError, match="nowhere.yaml: config file not found"):
         load_config(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("override, message", [
+    ("steps=0", "config steps: 0 is not allowed; expected a whole number of at least 1"),
+    ("steps=-3", "config steps: -3 is not allowed"),
+    ("steps=2.5", "config steps: 2.5 is not allowed"),
+    ("steps=six", "config steps: 'six' is not allowed"),
+    ("batch_size=two", "config batch_size: 'two' is not allowed"),
+    ("optim.lr_decoder=fast", "config optim.lr_decoder: 'fast' is not allowed; expected a number >= 0"),
+    ("model=[1,2]", "config model: [1, 2] is not allowed; expected a mapping"),
+])
+def test_wrong_types_in_a_config_are_one_line_errors(override, message):
+    with pytest.raises(InputError) as info:
+        load_config(None, ["data.train=[{type: camvid, root: x}]", "steps=1", override])
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_second_run_never_replaces_the_first_without_resume_or_overwrite(tmp_path):
+    cfg = tiny_config(tmp_path, steps=2)
+    Trainer(copy.deepcopy(cfg), log=lambda m: None).fit()
+    out = Path(cfg["output"])
+    before = {n: (out / n).read_bytes() for n in ("last.safetensors", "train.csv")}
+    with pytest.raises(InputError, match="exists from an earlier run; pass --resume to continue it, "
+                                         "--overwrite to replace it"):
+        Trainer(copy.deepcopy(cfg), log=lambda m: None).fit()
+    assert {n: (out / n).read_bytes() for n in before} == before
+    again = copy.deepcopy(cfg)
+    again["seed"] = 6
+    Trainer(again, log=lambda m: None, overwrite=True).fit()
+    rows = (out / "train.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2  # header + this run's two steps, not appended to the first run's
+    assert (out / "last.safetensors").read_bytes() != before["last.safetensors"]

@@ -12,6 +12,7 @@ exit code is then 1.
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -109,6 +110,8 @@ def parse_range(text: str | None) -> tuple[float, float] | None:
         lo, hi = (float(p) for p in text.split(","))
     except ValueError:
         raise HydranetError(f"--depth-range {text!r}: expected LO,HI in metres, e.g. 0,80") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise HydranetError(f"--depth-range {text!r}: LO and HI must be finite metres, e.g. 0,80")
     if not hi > lo:
         raise HydranetError(f"--depth-range {text!r}: HI must be larger than LO")
     return lo, hi

@@ -39,6 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="continue from a training checkpoint (default OUTPUT/last.pt)")
     parser.add_argument("--stop-after", type=int, metavar="N",
                         help="stop (and checkpoint) after N more steps; the schedule still spans all steps")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an earlier run in the output folder (without it, or --resume, that is refused)")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast on CPU")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.set_defaults(func=run)
@@ -72,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     info = init_distributed()
     try:
         command = "hydranet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        trainer = Trainer(cfg, info, command=command)
+        trainer = Trainer(cfg, info, command=command, overwrite=args.overwrite)
         summary = trainer.fit(resume=resume, stop_after=args.stop_after)
         if info.is_main:
             line = f"done: step {summary['step']} in {summary['seconds']:.0f} s -> {summary['output']}"

@@ -161,7 +161,35 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     return cfg
 
 
+def _positive_int(cfg: Mapping[str, Any], key: str, allow_none: bool = False) -> None:
+    value = cfg[key]
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"config {key}: {value!r} is not allowed; expected a whole number of at least 1")
+
+
+def _number(section: Mapping[str, Any], key: str, where: str, allow_none: bool = False) -> None:
+    value = section.get(key)
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
+        raise InputError(f"config {where}.{key}: {value!r} is not allowed; expected a number >= 0")
+
+
 def validate_config(cfg: Mapping[str, Any]) -> None:
+    for key in ("steps", "epochs"):
+        _positive_int(cfg, key, allow_none=True)
+    for key in ("batch_size", "accumulate"):
+        _positive_int(cfg, key)
+    for key in ("lr_encoder", "lr_decoder", "weight_decay", "momentum"):
+        _number(cfg["optim"], key, "optim")
+    if not isinstance(cfg["model"], Mapping):
+        raise InputError(f"config model: {cfg['model']!r} is not allowed; expected a mapping such as "
+                         "{factory: camvid11}")
+    if not isinstance(cfg["data"]["train"], list) or not all(isinstance(d, Mapping) for d in cfg["data"]["train"]):
+        raise InputError("config data.train: expected a list of dataset entries such as "
+                         "[{type: camvid, root: DIR}]")
     if not cfg["data"]["train"]:
         raise InputError("no training data: list datasets under data.train in the config")
     if cfg["epochs"] is None and cfg["steps"] is None:

@@ -40,6 +40,10 @@ from .optim import build_optimizer, build_scheduler
 from .weighting import build_weighting
 
 
+# What a run writes into its output folder; a new run never replaces them silently.
+RUN_FILES: tuple[str, ...] = ("last.pt", "best.safetensors", "last.safetensors", "val.csv", "train.csv")
+
+
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     """The sample order of an epoch, a function of (seed, epoch) only."""
     return np.random.default_rng([int(seed), int(epoch)]).permutation(n)
@@ -143,11 +147,12 @@ class Trainer:
     """Train a HydraNet from a config dict (see :mod:`hydranet.training.config`)."""
 
     def __init__(self, cfg: dict[str, Any], dist_info: DistInfo | None = None, command: str = "",
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None, overwrite: bool = False) -> None:
         self.cfg = cfg
         self.dist = dist_info or DistInfo()
         self.command = command
         self.out = Path(cfg["output"])
+        self.overwrite = bool(overwrite)
         self._log = log or (lambda m: print(m, file=sys.stderr))
         if cfg.get("threads"):
             torch.set_num_threads(int(cfg["threads"]))
@@ -327,6 +332,14 @@ class Trainer:
         """Train until ``total_steps`` (or ``stop_after`` more steps); returns a summary."""
         if resume is not None:
             self.load(resume)
+        elif not self.overwrite:
+            earlier = [n for n in RUN_FILES if (self.out / n).exists()]
+            if earlier:
+                raise InputError(f"{self.out / earlier[0]} exists from an earlier run; pass --resume to continue "
+                                 "it, --overwrite to replace it, or choose another output folder")
+        elif self.dist.is_main:
+            for name in ("train.csv", "val.csv"):  # a replaced run's logs start afresh, never appended to
+                (self.out / name).unlink(missing_ok=True)
         if self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.yaml").write_text(dump_config(self.cfg))
