@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import collections
+import json
 import re
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import hydranet
 from hydranet import CheckpointError, WeightsNotFoundError
@@ -227,3 +229,53 @@ def test_weights_average_is_the_weighted_mean_and_refuses_other_networks(tmp_pat
     bad = subprocess.run([sys.executable, "-m", "hydranet", "weights", "average", str(pa), str(pb), str(out),
                           "--mix", "1"], capture_output=True, text=True)
     assert bad.returncode != 0 and "needs 2 non-negative shares" in bad.stderr
+
+
+def _rewrite(path, out, config=None, tensors=None):
+    """A copy of hydranet weights with its configuration JSON or tensors replaced."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = dict(f.metadata())
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    if config is not None:
+        meta["config"] = config if isinstance(config, str) else json.dumps(config)
+    state.update(tensors or {})
+    save_file(state, str(out), metadata=meta)
+    return out
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"config": "[1, 2]"}, "invalid model configuration in metadata"),
+    ({"config_key": ("palette", [[1, 2]] * 6)}, "palette must be a list of [r, g, b] colours"),
+    ({"config_key": ("num_classes", 0)}, "num_classes must be positive"),
+    ({"config_key": ("std", [0.0, 0.2, 0.2])}, "std must be positive"),
+    ({"config_key": ("depth_range", [80.0, 0.0])}, "depth_range must be [low, high]"),
+    ({"tensor": ("segm.weight", "nan")}, "tensor segm.weight holds NaN or infinite values"),
+    ({"tensor": ("segm.weight", "int")}, "tensor segm.weight is torch.int64, not floating point"),
+])
+def test_broken_weights_are_refused_with_one_line(tmp_path, change, message, capsys):
+    from hydranet.cli.main import main
+
+    good = hydranet.save_weights(hydranet.create_model("kitti6"), tmp_path / "good.safetensors")
+    meta = json.loads(hydranet.checkpoints.read_metadata(good)["config"])
+    config, tensors = None, None
+    if "config" in change:
+        config = change["config"]
+    if "config_key" in change:
+        key, value = change["config_key"]
+        config = {**meta, key: value}
+    if "tensor" in change:
+        key, kind = change["tensor"]
+        t = hydranet.create_model("kitti6").state_dict()[key]
+        tensors = {key: torch.full_like(t, float("nan")) if kind == "nan" else t.long()}
+    bad = _rewrite(good, tmp_path / "bad.safetensors", config, tensors)
+    with pytest.raises(hydranet.CheckpointError) as info:
+        hydranet.load_model(bad)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    image = tmp_path / "a.png"
+    Image.fromarray(np.zeros((32, 48, 3), np.uint8)).save(image)
+    assert main(["predict", str(image), "--weights", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err

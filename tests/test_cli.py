@@ -46,3 +46,23 @@ def test_every_config_named_in_help_and_readme_exists():
     assert named, "no config named anywhere: the pattern is wrong"
     missing = sorted(n for n in named if not (root / n).is_file())
     assert not missing, f"help or README names configs that do not exist: {missing}"
+
+
+def test_every_command_in_the_readme_names_real_subcommands_and_flags():
+    from hydranet.cli.main import build_parser
+
+    root = Path(__file__).resolve().parents[1]
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    commands = re.findall(r"hydranet ([a-z][a-z-]*)([^`\n|]*)", (root / "README.md").read_text())
+    assert len(commands) >= 8, "the pattern finds no commands in the README"
+    checked = 0
+    for name, rest in commands:
+        if name not in sub.choices:
+            assert name in ("COMMAND",), f"README names `hydranet {name}`, which does not exist"
+            continue
+        options = {s for a in sub.choices[name]._actions for s in a.option_strings}
+        for flag in re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", rest):
+            assert flag in options, f"README: `hydranet {name} ... {flag}`: no such option"
+            checked += 1
+    assert checked >= 8

@@ -63,8 +63,9 @@ def load_own(path: str | Path, num_classes: int | None = None) -> HydraNet:
     meta = read_metadata(path)
     try:
         config = ModelConfig.from_json(meta["config"])
-    except (ValueError, TypeError) as exc:
-        raise CheckpointError(f"{path}: invalid model configuration in metadata ({exc})") from None
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        raise CheckpointError(f"{path}: invalid model configuration in metadata ({exc}); "
+                              "the file is damaged or was not written by hydranet.save_weights()") from None
     if num_classes is not None and num_classes != config.num_classes:
         raise CheckpointError(f"{path}: the weights have {config.num_classes} classes but "
                               f"{num_classes} were asked for; drop num_classes or use matching weights")
@@ -73,9 +74,28 @@ def load_own(path: str | Path, num_classes: int | None = None) -> HydraNet:
             state = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: cannot read tensors ({exc}); the file is corrupt") from None
-    model = HydraNet(config)
+    try:
+        model = HydraNet(config)
+    except (ValueError, TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: the configuration in its metadata builds no network ({exc})") from None
+    check_tensors(model, state, path)
     load_state_strict(model, state, path)
     return model.eval()
+
+
+def check_tensors(model: HydraNet, state: dict[str, torch.Tensor], path: Path) -> None:
+    """Refuse weights that would load but compute nonsense: non-float or non-finite values."""
+    expected = model.state_dict()
+    for key, tensor in state.items():
+        want = expected.get(key)
+        if want is None or not want.is_floating_point():
+            continue  # unknown keys and batch counters are load_state_strict's business
+        if not tensor.is_floating_point():
+            raise CheckpointError(f"{path}: tensor {key} is {tensor.dtype}, not floating point; "
+                                  "the file is damaged or not a hydranet model")
+        if not torch.isfinite(tensor).all():
+            raise CheckpointError(f"{path}: tensor {key} holds NaN or infinite values; "
+                                  "the weights are broken (a diverged training run?)")
 
 
 def pack_weights(source: str | Path, out: str | Path, name: str | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -11,6 +12,16 @@ IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
 TASKS: tuple[str, ...] = ("segmentation", "depth", "normals")
 ENCODERS: tuple[str, ...] = ("mobilenetv2", "efficientnet_lite0")
+
+
+def _three_floats(values: Any, name: str) -> tuple[float, float, float]:
+    try:
+        out = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be three numbers, got {values!r}") from None
+    if len(out) != 3 or not all(math.isfinite(v) for v in out):
+        raise ValueError(f"{name} must be three finite numbers, got {values!r}")
+    return out  # type: ignore[return-value]
 
 
 @dataclass
@@ -39,10 +50,25 @@ class ModelConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int):
+            raise ValueError(f"num_classes must be a whole number, got {self.num_classes!r}")
+        if isinstance(self.tasks, str) or not all(isinstance(t, str) for t in self.tasks):
+            raise ValueError(f"tasks must be a list of task names, got {self.tasks!r}")
         self.tasks = tuple(self.tasks)
-        self.mean = tuple(float(v) for v in self.mean)  # type: ignore[assignment]
-        self.std = tuple(float(v) for v in self.std)  # type: ignore[assignment]
-        self.depth_range = tuple(float(v) for v in self.depth_range)  # type: ignore[assignment]
+        self.mean = _three_floats(self.mean, "mean")  # type: ignore[assignment]
+        self.std = _three_floats(self.std, "std")  # type: ignore[assignment]
+        if not all(v > 0 for v in self.std):
+            raise ValueError(f"std must be positive, got {list(self.std)}")
+        rng = tuple(float(v) for v in self.depth_range)
+        if len(rng) != 2 or not all(math.isfinite(v) for v in rng) or not 0 <= rng[0] < rng[1]:
+            raise ValueError(f"depth_range must be [low, high] metres with 0 <= low < high, got {list(rng)}")
+        self.depth_range = rng  # type: ignore[assignment]
+        if self.palette is not None:
+            ok = all(isinstance(c, (list, tuple)) and len(c) == 3
+                     and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in c)
+                     for c in self.palette)
+            if not ok:
+                raise ValueError("palette must be a list of [r, g, b] colours of 0-255")
         if self.canonical_focal is not None:
             self.canonical_focal = float(self.canonical_focal)
             if not 1.0 <= self.canonical_focal <= 1e5:
@@ -65,5 +91,7 @@ class ModelConfig:
     @classmethod
     def from_json(cls, text: str) -> "ModelConfig":
         data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"the configuration must be a JSON object, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
