@@ -54,7 +54,10 @@ def test_every_command_in_the_readme_names_real_subcommands_and_flags():
     root = Path(__file__).resolve().parents[1]
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    commands = re.findall(r"hydranet ([a-z][a-z-]*)([^`\n|]*)", (root / "README.md").read_text())
+    readme = (root / "README.md").read_text()
+    # Commands are code: fenced blocks and inline `...` spans, not prose.
+    code = re.findall(r"```[a-z]*\n(.*?)```", readme, flags=re.S) + re.findall(r"`([^`\n]+)`", readme)
+    commands = [m for c in code for m in re.findall(r"hydranet ([a-z][a-z-]*)([^`\n|]*)", c)]
     assert len(commands) >= 8, "the pattern finds no commands in the README"
     checked = 0
     for name, rest in commands:
