@@ -113,3 +113,80 @@ def test_cli_download(served_kitti6, capsys):
     rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()}
     assert rows["kitti6"][1:3] == ["kitti6", "yes"] and rows["default"][1:3] == ["camvid11_lite0", "yes"]
     assert rows["nyud40"][2] == "no"
+
+
+class _Endless(BaseHTTPRequestHandler):
+    """/drip: one byte every 0.2 s; /endless: 64 KiB chunks without end (no Content-Length)."""
+
+    def do_GET(self):  # noqa: N802
+        import time
+
+        self.send_response(200)
+        self.end_headers()
+        try:
+            for _ in range(10_000):  # bounded: the client gives up long before
+                if self.path == "/drip":
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.2)
+                else:
+                    self.wfile.write(b"\0" * 65536)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture()
+def endless_server(monkeypatch):
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Endless)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    entry = WeightsEntry("kitti6", "kitti6", "released", "ExpKITTI_joint.ckpt", "test", "0" * 40,
+                         max_bytes=1 << 20)
+    monkeypatch.setitem(RELEASED, "kitti6", entry)
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_drip_server_meets_the_overall_deadline(endless_server):
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match="no complete file after 1.5 s"):
+        download_released("kitti6", url=f"{endless_server}/drip", progress=False, timeout=5, deadline=1.5)
+    assert time.monotonic() - start < 5
+    assert not list(cached_path("kitti6").parent.glob("*.part"))
+
+
+def test_an_endless_body_is_cut_at_the_size_cap(endless_server):
+    with pytest.raises(DownloadError, match="more than 1048576 bytes"):
+        download_released("kitti6", url=f"{endless_server}/endless", progress=False, timeout=5)
+    folder = cached_path("kitti6").parent
+    assert not list(folder.glob("*.part")) and not cached_path("kitti6").exists()
+
+
+def test_a_killed_download_leaves_no_part_file_behind(endless_server):
+    import os
+
+    folder = cached_path("kitti6").parent
+    folder.mkdir(parents=True, exist_ok=True)
+    stale = folder / ".ExpKITTI_joint.ckpt.abc123.part"
+    stale.write_bytes(b"half a file")
+    os.utime(stale, (1, 1))  # left by a download killed long ago
+    with pytest.raises(DownloadError):
+        download_released("kitti6", url=f"{endless_server}/endless", progress=False, timeout=5)
+    assert not stale.exists()
+
+
+def test_a_tampered_cached_checkpoint_is_refused_when_loaded(served_kitti6):
+    path = download_released("kitti6", progress=False)
+    assert hydranet.load_model("kitti6").config.num_classes == 6
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0xFF  # one flipped byte inside a tensor: still loads, computes something else
+    path.write_bytes(bytes(data))
+    with pytest.raises(hydranet.CheckpointError, match="not the released kitti6 checkpoint .* --force"):
+        hydranet.load_model("kitti6")

@@ -82,3 +82,25 @@ def test_pseudo_labels_fill_missing_segmentation(tiny, tmp_path, capsys):
     assert main(["pseudo-label", "--teacher", str(weights), "--images", str(data / "images"),
                  "--out", str(out)]) == 0
     assert "4 already present" in capsys.readouterr().out
+
+
+def test_a_corrupt_image_is_skipped_by_eval_and_by_validation(tmp_path, capsys):
+    torch.manual_seed(0)
+    model = hydranet.HydraNet(hydranet.ModelConfig(num_classes=3, decoder_channels=16))
+    weights = hydranet.save_weights(model.eval(), tmp_path / "tiny.safetensors")
+    data = make_folder_dataset(tmp_path / "data", n=4, size=(24, 32))
+    (data / "images" / "1.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")  # the 2nd of 4 images
+    with pytest.warns(UserWarning, match="1.png: cannot read image"):
+        assert main(["eval", "--weights", str(weights), "--dataset", "folder", "--root", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "[3 images]" in out and "1 unreadable image(s) skipped" in out
+    # Training validation on the same folder: the run goes on and validates on the other three.
+    from hydranet.training.trainer import Trainer
+    from test_train import tiny_config
+
+    cfg = tiny_config(tmp_path / "t", steps=2)
+    cfg["data"]["val"] = [{"type": "folder", "root": str(data)}]
+    cfg["data"]["on_bad_label"] = "missing"
+    with pytest.warns(UserWarning, match="1.png"):
+        summary = Trainer(cfg, log=lambda m: None).fit()
+    assert summary["step"] == 2 and summary["last_validation"] is not None

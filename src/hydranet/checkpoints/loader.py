@@ -9,7 +9,7 @@ from ..errors import CheckpointError, WeightsNotFoundError
 from ..model import HydraNet
 from .official import load_official
 from .own import load_own
-from .registry import WEIGHTS
+from .registry import RELEASED, WEIGHTS
 from .released import cache_dir, cached_path
 
 
@@ -45,6 +45,13 @@ def resolve_weights(source: str | Path) -> Path:
         if not cached.is_file():
             raise WeightsNotFoundError(f"{name}: released weights not in the cache ({cache_dir()}); "
                                        f"run `hydranet weights download {name}` first")
+        # Verified at every load, not only after the download: hashing 12 MB costs ~20 ms.
+        from .download import git_blob_id
+
+        registered = RELEASED[name] if name in RELEASED else entry
+        if git_blob_id(cached) != registered.git_blob_id:
+            raise CheckpointError(f"{cached}: not the released {name} checkpoint (its git blob id differs); "
+                                  f"run `hydranet weights download {name} --force` to replace it")
         return cached
     if path.suffix or "/" in name or "\\" in name:
         raise CheckpointError(f"{source}: no such file; check the path")

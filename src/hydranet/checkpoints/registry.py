@@ -19,6 +19,8 @@ class WeightsEntry:
     filename: str
     description: str
     git_blob_id: str = ""
+    # A download larger than this is refused (the released files are 12-13 MB).
+    max_bytes: int = 64 << 20
 
 
 WEIGHTS: dict[str, WeightsEntry] = {

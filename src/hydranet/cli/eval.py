@@ -146,6 +146,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"weights {args.weights} ({cfg.num_classes} classes, {cfg.encoder}) on {args.dataset} "
           f"{args.split or ''} [{clean['images']} images], depth protocol {protocol}"
           + (" + median scaling" if args.median_scaling else ""))
+    if clean.get("skipped"):
+        print(f"{len(clean['skipped'])} unreadable image(s) skipped (see the warnings); the figures "
+              "are over the others")
     print(format_table(rows))
     if "depth" in clean:
         d = clean["depth"]

@@ -7,6 +7,7 @@ score and label an image identically.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ import torch
 from tqdm import tqdm
 
 from ..data.weather import apply_weather
+from ..errors import InputError
 from ..inference.pipeline import plan_input, postprocess, prepare
 from ..model import HydraNet
 from .metrics import DepthMetrics, SegmentationMetrics
@@ -61,11 +63,19 @@ def predictor_predict_fn(predictor: Any, batch_size: int = 1) -> PredictFn:
     return predict
 
 
-def _batches(dataset: Any, batch_size: int, max_images: int | None) -> Iterable[list[dict[str, Any]]]:
+def _batches(dataset: Any, batch_size: int, max_images: int | None,
+             skipped: list[str]) -> Iterable[list[tuple[int, dict[str, Any]]]]:
     n = len(dataset) if max_images is None else min(len(dataset), int(max_images))
-    batch: list[dict[str, Any]] = []
+    batch: list[tuple[int, dict[str, Any]]] = []
     for i in range(n):
-        batch.append(dataset[i])
+        try:
+            sample = dataset[i]
+        except InputError as exc:  # one unreadable image never stops an evaluation
+            message = str(exc).split("; ")[0]
+            warnings.warn(f"{message}; skipped", stacklevel=3)
+            skipped.append(message)
+            continue
+        batch.append((i, sample))
         if len(batch) == batch_size:
             yield batch
             batch = []
@@ -85,17 +95,18 @@ def evaluate(predict: PredictFn, dataset: Any, num_classes: int, class_names: Se
     has_seg = has_depth = False
     total = len(dataset) if max_images is None else min(len(dataset), int(max_images))
     index = 0
+    skipped: list[str] = []
     with tqdm(total=total, desc=desc, disable=not progress, leave=False) as bar:
-        for batch in _batches(dataset, batch_size, max_images):
+        for batch in _batches(dataset, batch_size, max_images, skipped):
             images = []
-            for s in batch:
+            for i, s in batch:
                 im = s["image"]
                 if corruption:
                     im = apply_weather(im, corruption, severity, depth=s.get("depth"),
-                                       rng=np.random.default_rng([seed, index]))
+                                       rng=np.random.default_rng([seed, i]))
                 images.append(im)
                 index += 1
-            for s, (labels, depth) in zip(batch, predict(images)):
+            for (_, s), (labels, depth) in zip(batch, predict(images)):
                 if s.get("segmentation") is not None:
                     seg.update(labels, np.asarray(s["segmentation"]))
                     has_seg = True
@@ -103,7 +114,10 @@ def evaluate(predict: PredictFn, dataset: Any, num_classes: int, class_names: Se
                     dep.update(depth, s["depth"])
                     has_depth = True
             bar.update(len(batch))
+        bar.update(len(skipped))
     result: dict[str, Any] = {"images": index}
+    if skipped:
+        result["skipped"] = skipped
     if has_seg:
         result["segmentation"] = seg.compute()
     if has_depth:

@@ -210,7 +210,14 @@ def evaluate_depth_images(predict: DepthPredictFn, dataset: Any, max_depth: floa
     # First every prediction, then each image's row profile from the others.
     kept: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, int]] = []
     for i in indices:
-        sample = dataset[i]
+        try:
+            sample = dataset[i]
+        except InputError as exc:  # an unreadable image is skipped, never the end of the run
+            import warnings
+
+            warnings.warn(f"{str(exc).split('; ')[0]}; skipped", stacklevel=2)
+            skipped.append(str(exc).split(": ")[0])
+            continue
         name = str(sample.get("name", i))
         gt = sample.get("depth")
         if gt is None:
