@@ -175,3 +175,32 @@ def test_a_huge_image_is_refused_from_its_header_under_a_memory_limit(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == f"{path}: 20000x20000 is 400 Mpx, more than the 50 Mpx limit; downscale the image first"
+
+
+def test_sigterm_during_a_video_leaves_a_playable_file_or_none(tmp_path):
+    # A long video, SIGTERM after the first frames: the MP4 written so far is finished and
+    # renamed into place (playable), never a half-written file; no temporary file stays.
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    video = tmp_path / "long.mp4"
+    make_video(video, 400)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "hydranet", "predict", str(video), "--out", str(out),
+                             "--backend", "torch", "--size", "64x96"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(out.glob(".long_panel.part.mp4")):
+        time.sleep(0.1)
+    time.sleep(0.3)  # a few frames into the video (the whole of it takes several seconds)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted" in err
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    panel = out / "long_panel.mp4"
+    assert panel.is_file()
+    with VideoReader(panel) as reader:
+        frames = sum(1 for _ in reader)
+        assert reader.error is None and 0 < frames < 400

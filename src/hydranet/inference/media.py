@@ -9,6 +9,7 @@ yields the frames decoded before the damage and records what went wrong in
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -259,8 +260,10 @@ class VideoWriter:
     size is taken from the first one. MP4 uses libx264 (``crf``, ``preset``) in yuv420p,
     which needs even sizes: odd frames are padded by repeating their last row/column.
     GIF gets its own 256-colour palette per frame; its frame delays are
-    whole centiseconds, so 30 fps plays at 100/3 fps. The file is closed properly even when
-    the ``with`` block fails, so frames written so far stay readable.
+    whole centiseconds, so 30 fps plays at 100/3 fps. Frames go to a hidden temporary file
+    beside ``path`` that is finished and renamed into place on close, also when the ``with``
+    block fails (or the program is interrupted), so frames written so far stay readable and
+    ``path`` is never a half-written, unplayable file.
     """
 
     def __init__(self, path: str | Path, fps: float | Fraction, format: str | None = None,
@@ -277,19 +280,20 @@ class VideoWriter:
         self._container: av.container.OutputContainer | None = None
         self._stream = None
         self._closed = False
+        self._tmp = self.path.with_name(f".{self.path.stem}.part{self.path.suffix}")
 
     def _open(self, height: int, width: int) -> None:
         self.size = (height, width)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.format == "mp4":
-            self._container = av.open(str(self.path), "w", options={"movflags": "+faststart"})
+            self._container = av.open(str(self._tmp), "w", format="mp4", options={"movflags": "+faststart"})
             codec = "libx264" if "libx264" in av.codecs_available else "h264"
             stream = self._container.add_stream(
                 codec, rate=self.fps, options={"crf": str(self.crf), "preset": self.preset})
             stream.pix_fmt = "yuv420p"
             stream.width, stream.height = width + width % 2, height + height % 2
         else:
-            self._container = av.open(str(self.path), "w", format="gif")
+            self._container = av.open(str(self._tmp), "w", format="gif")
             stream = self._container.add_stream("gif", rate=self.fps)
             stream.pix_fmt = "pal8"
             stream.width, stream.height = width, height
@@ -333,6 +337,7 @@ class VideoWriter:
             self._mux(self._stream.encode(None))
         finally:
             self._container.close()
+        os.replace(self._tmp, self.path)
 
     def __enter__(self) -> "VideoWriter":
         return self

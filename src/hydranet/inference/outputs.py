@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from ..errors import HydranetError
+from ..fileio import atomic_path
 from .media import VideoWriter
 from .pointcloud import Intrinsics, backproject, bev_image, point_colors, write_ply
 from .predictor import Prediction
@@ -125,9 +126,9 @@ def existing(paths: dict[str, Path]) -> list[Path]:
 
 
 def _write_rgb(path: Path, image: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), np.ascontiguousarray(image[:, :, ::-1])):
-        raise OSError(f"{path}: could not write image")
+    with atomic_path(path, suffix=path.suffix) as tmp:
+        if not cv2.imwrite(str(tmp), np.ascontiguousarray(image[:, :, ::-1])):
+            raise OSError(f"{path}: could not write image (disk full or folder not writable?)")
 
 
 def _points(pred: Prediction, opts: OutputOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

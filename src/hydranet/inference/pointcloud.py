@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..fileio import atomic_path
 from .camera import Intrinsics
 from .render import BACKGROUND, TEXT_COLOR, put_text
 
@@ -114,8 +115,7 @@ def write_ply(path: str | Path, points: np.ndarray, colors: np.ndarray,
     header += [f"property {ply_types[t]} {name}" for name, t in fields]
     header.append("end_header")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as f:
+    with atomic_path(path, suffix=".ply") as tmp, tmp.open("wb") as f:
         f.write(("\n".join(header) + "\n").encode("ascii"))
         f.write(vertices.tobytes())
     return path

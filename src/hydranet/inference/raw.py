@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..fileio import atomic_path
 
 DEPTH_SCALE = 256.0
 DEPTH_MAX = 65535 / DEPTH_SCALE
@@ -29,9 +30,9 @@ UNITS: dict[str, str] = {
 
 
 def _write_png(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), array):
-        raise OSError(f"{path}: could not write PNG")
+    with atomic_path(path, suffix=".png") as tmp:
+        if not cv2.imwrite(str(tmp), array):
+            raise OSError(f"{path}: could not write PNG (disk full or folder not writable?)")
 
 
 def save_labels_png(path: str | Path, labels: np.ndarray, num_classes: int | None = None) -> Path:
@@ -68,8 +69,8 @@ def save_depth_png(path: str | Path, depth: np.ndarray) -> Path:
 def save_depth_npy(path: str | Path, depth: np.ndarray) -> Path:
     """Write depth in metres as float32 ``.npy``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, np.asarray(depth, np.float32))
+    with atomic_path(path, suffix=".npy") as tmp:
+        np.save(tmp, np.asarray(depth, np.float32))
     return path
 
 
@@ -115,6 +116,6 @@ def sidecar(class_names: Sequence[str], palette: np.ndarray, *, model: str = "",
 def write_sidecar(path: str | Path, data: dict[str, Any]) -> Path:
     """Write a sidecar dictionary as pretty JSON."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    with atomic_path(path, suffix=".json") as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return path
