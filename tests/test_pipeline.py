@@ -169,3 +169,13 @@ def test_no_module_outside_cli_imports_the_cli():
                 if name.startswith("hydranet.cli") or name.lstrip(".").startswith("cli") and name.startswith("."):
                     offenders.append(f"{rel}: {name}")
     assert not offenders, offenders
+
+
+def test_native_size_is_capped_for_huge_inputs(model):
+    from hydranet.inference.pipeline import MAX_INPUT_SIDE
+
+    # The paper's weights: native size, but never a network input beyond the memory budget.
+    assert plan_input(model.config, (375, 1242), None) == (None, 1.0)
+    size, factor = plan_input(model.config, (3000, 8000), None)
+    assert size == (768, MAX_INPUT_SIDE) and factor == 1.0
+    assert plan_input(model.config, (3000, 8000), "native") == (None, 1.0)  # the explicit opt-out

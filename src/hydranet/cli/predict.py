@@ -146,8 +146,8 @@ def run(args: argparse.Namespace) -> int:
         raise HydranetError(f"--every {args.every}: must be 1 or more")
     if not 0.0 <= args.alpha <= 1.0:
         raise HydranetError(f"--alpha {args.alpha}: must be between 0 and 1")
-    if args.panel_height is not None and args.panel_height < 16:
-        raise HydranetError(f"--panel-height {args.panel_height}: must be at least 16 pixels")
+    if args.panel_height is not None and not 16 <= args.panel_height <= 4096:
+        raise HydranetError(f"--panel-height {args.panel_height}: must be 16 to 4096 pixels")
     opts = OutputOptions(
         save=parse_list(args.save, SAVE_KINDS, "--save"),
         video_formats=parse_list(args.video_format, VIDEO_FORMATS, "--video-format"),

@@ -110,12 +110,18 @@ def plan_input(config: ModelConfig, shape: tuple[int, int], size: SizeOption = N
     ``camera``, else from :data:`ASSUMED_HFOV_DEG`), and the depth is multiplied by
     ``fx_input / canonical_focal``, which is 1 up to rounding — or whatever a fixed ``size``
     makes it, so depth stays metric at any input size. Other weights (the paper's) run at the
-    native size unless ``size`` says otherwise, with their depth unchanged.
+    native size (shrunk to :data:`MAX_INPUT_SIDE` when larger) unless ``size`` says otherwise,
+    with their depth unchanged.
     """
     h, w = int(shape[0]), int(shape[1])
     f_canon = config.canonical_focal
-    if size == "native" or (size is None and f_canon is None):
+    if size == "native":
         net: Size | None = None
+    elif size is None and f_canon is None:
+        # The paper's weights run at native size, within a memory budget: a larger image is
+        # shrunk to MAX_INPUT_SIDE (results still come back at full size).
+        s = MAX_INPUT_SIDE / max(h, w)
+        net = None if s >= 1 else (max(8, round(h * s)), max(8, round(w * s)))
     elif size is not None:
         net = (int(size[0]), int(size[1]))  # type: ignore[index]
     else:

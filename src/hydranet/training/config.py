@@ -97,7 +97,10 @@ def _merge(base: dict[str, Any], update: Mapping[str, Any], path: str = "") -> d
         where = f"{path}{key}"
         if key not in base:
             raise InputError(f"unknown config key {where!r}; known here: {', '.join(sorted(base))}")
-        if isinstance(base[key], dict) and key not in ("weights",) and isinstance(value, Mapping):
+        if isinstance(base[key], dict) and not isinstance(value, Mapping):
+            raise InputError(f"config {where}: {value!r} is not allowed; expected a mapping of keys to "
+                             f"values (known: {', '.join(sorted(base[key])) or 'any'})")
+        if isinstance(base[key], dict) and key not in ("weights",):
             _merge(base[key], value, where + ".")
         else:
             base[key] = value
@@ -120,7 +123,9 @@ def _read_yaml(p: Path) -> dict[str, Any]:
     if not p.is_file():
         raise InputError(f"{p}: config file not found")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise InputError(f"{p}: not a text file (not UTF-8); a config is YAML text") from None
     except yaml.YAMLError as exc:
         raise InputError(f"{p}: invalid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, Mapping):
@@ -184,9 +189,6 @@ def validate_config(cfg: Mapping[str, Any]) -> None:
         _positive_int(cfg, key)
     for key in ("lr_encoder", "lr_decoder", "weight_decay", "momentum"):
         _number(cfg["optim"], key, "optim")
-    if not isinstance(cfg["model"], Mapping):
-        raise InputError(f"config model: {cfg['model']!r} is not allowed; expected a mapping such as "
-                         "{factory: camvid11}")
     if not isinstance(cfg["data"]["train"], list) or not all(isinstance(d, Mapping) for d in cfg["data"]["train"]):
         raise InputError("config data.train: expected a list of dataset entries such as "
                          "[{type: camvid, root: DIR}]")
