@@ -82,8 +82,10 @@ def test_refuses_truncated_file(tmp_path, parity_ckpt):
 def test_refuses_pickle_that_needs_code(tmp_path):
     path = tmp_path / "evil.ckpt"
     torch.save({"state_dict": {"x": torch.zeros(1)}, "extra": NotATensor()}, path)
-    with pytest.raises(CheckpointError, match=r"evil\.ckpt: refused, the file needs code to unpickle"):
+    with pytest.raises(CheckpointError, match=r"evil\.ckpt: refused, the file needs code to unpickle") as info:
         hydranet.load_model(path)
+    # Never PyTorch's advice to re-run with weights_only=False (which would run the file's code).
+    assert "weights_only" not in str(info.value) and "NotATensor" in str(info.value)
 
 
 def test_refuses_missing_and_unexpected_keys(tmp_path, reference_state):

@@ -141,7 +141,7 @@ def test_config_errors_are_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "hydranet", "train", "--config", str(bad)],
                        capture_output=True, text=True)
     assert r.returncode == 2
-    assert r.stderr.strip() == "hydranet: error: /nonexistent: dataset root of camvid not found; fix 'root' in the config"
+    assert r.stderr.strip() == "hydranet: error: /nonexistent: dataset root of camvid not found; fix the dataset's root (--root, or 'root' in the config)"
 
 
 def test_shipped_configs_are_valid():

@@ -8,6 +8,7 @@ from ``nn.DataParallel`` (``module.`` prefix) or before BatchNorm tracked
 from __future__ import annotations
 
 import pickle
+import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,8 +37,11 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: refused, the file needs code to unpickle ({first}); "
+        # PyTorch's own message advises weights_only=False, which would run the file's code:
+        # name only what it wanted.
+        found = re.search(r"Unsupported (global: GLOBAL [\w.]+|operand \d+|class [\w.]+)", str(exc))
+        what = found.group(0) if found else "objects other than tensors"
+        raise CheckpointError(f"{path}: refused, the file needs code to unpickle ({what}); "
                               "only plain tensor checkpoints are loaded, never arbitrary pickles") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

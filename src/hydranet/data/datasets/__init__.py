@@ -73,7 +73,8 @@ def build_dataset(spec: Mapping[str, Any], target_label_set: str | None = None,
     cls = DATASET_TYPES[kind]
     root = Path(str(spec["root"])).expanduser()
     if not root.exists():
-        raise InputError(f"{root}: dataset root of {kind} not found; fix 'root' in the config")
+        raise InputError(f"{root}: dataset root of {kind} not found; fix the dataset's root "
+                         "(--root, or 'root' in the config)")
     source_set = spec.get("label_set") or getattr(cls, "label_set", None)
     kwargs: dict[str, Any] = {k: v for k, v in spec.items() if k not in _BUILDER_KEYS}
     kwargs.update(spec.get("options") or {})
