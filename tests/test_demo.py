@@ -122,9 +122,10 @@ def test_bundled_default_model_is_small_and_better_than_chance():
     depth = DepthMetrics("none", min_depth=1e-3, max_depth=80.0)
     depth.update(pred.depth, frame["depth"])
     # Guessing one class scores at most 4.3 % mIoU on this frame, a constant 20 m depth 1.86 abs rel
-    # (measured); the default scored 33 % and 0.21 when it was committed.
-    assert seg.compute()["miou"] > 0.2
-    assert depth.compute()["abs_rel"] < 0.6
+    # (measured); the shipped default (stage 10) scores 57.6 % and 0.130: the bounds leave a few
+    # points for other CPUs' rounding, not for a worse model.
+    assert seg.compute()["miou"] > 0.55
+    assert depth.compute()["abs_rel"] < 0.15
 
 
 def test_score_drive_gives_every_model_the_same_frames(drive_run, random_weights):

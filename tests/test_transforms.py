@@ -62,3 +62,26 @@ def test_canonical_depth_without_a_stated_focal_is_scale_depth():
         # fx follows the width's rounding, scale_depth the height's: equal to within a pixel's worth.
         assert np.array_equal(a["depth"] > 0, b["depth"] > 0)
         np.testing.assert_allclose(a["depth"], b["depth"], rtol=1.5 / 90)
+
+
+def test_image_labels_and_depth_stay_aligned_through_scale_crop_and_flip():
+    # A pattern of 16-pixel blocks encoded three ways: image red = 20 v, label = v, depth = v + 1.
+    h, w = 128, 192
+    y, x = np.mgrid[0:h, 0:w]
+    v = ((x // 16) + 3 * (y // 16)) % 11
+    image = np.zeros((h, w, 3), np.uint8)
+    image[..., 0] = 20 * v
+    sample = {"image": image, "segmentation": v.astype(np.uint8), "depth": (v + 1).astype(np.float32)}
+    t = training_transform(crop_size=(96, 160), scale=(0.7, 1.3), flip=True)
+    flipped = 0
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        out = t(sample, rng)
+        labels, depth, red = out["segmentation"].astype(int), out["depth"], out["image"][..., 0].astype(int)
+        valid = labels != 255
+        # Bilinear resizing blurs the image only at block edges; labels and depth are nearest.
+        assert (np.abs(red[valid] - 20 * labels[valid]) <= 2).mean() > 0.85
+        assert np.array_equal(depth[valid], labels[valid] + 1.0)
+        assert np.all(depth[~valid] == 0) and np.all(red[~valid] == 0)  # padding: 255 / 0 / black
+        flipped += int(out["image"][0, 0, 0] != image[0, 0, 0])
+    assert 0 < flipped  # the flips and crops really moved things
