@@ -84,6 +84,7 @@ class SegDepthDataset(Dataset):
     """
 
     label_set: str | None = None
+    void_label: int | None = None  # a label id that means "unlabelled" (read as 255)
 
     def __init__(self, records: Sequence[Record], targets: Sequence[str] = ("segmentation", "depth"),
                  on_bad_label: str = "error", remap: dict[int, int] | None = None,
@@ -128,6 +129,8 @@ class SegDepthDataset(Dataset):
         if arr.ndim != 2:
             raise InputError(f"{record.segmentation}: expected a single-channel label image, "
                              f"got shape {arr.shape}")
+        if self.void_label is not None:
+            arr = np.where(arr == self.void_label, IGNORE_INDEX, arr)
         return arr
 
     def decode_depth(self, record: Record) -> np.ndarray:

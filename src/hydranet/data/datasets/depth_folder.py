@@ -94,12 +94,6 @@ class DepthFolder(SegDepthDataset):
                     self._bad(i, "intrinsics", str(exc).split("; ")[0])
             self.intrinsics.append(k)
 
-    def decode_segmentation(self, record: Record) -> np.ndarray:
-        arr = super().decode_segmentation(record)
-        if self.void_label is not None:
-            arr = np.where(arr == self.void_label, 255, arr)
-        return arr
-
     def decode_depth(self, record: Record) -> np.ndarray:
         assert record.depth is not None
         arr = read_png_array(record.depth)

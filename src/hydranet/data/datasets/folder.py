@@ -52,12 +52,6 @@ class FolderDataset(SegDepthDataset):
         self.void_label = void_label
         super().__init__(folder_records(root, split), **kwargs)
 
-    def decode_segmentation(self, record: Record) -> np.ndarray:
-        arr = super().decode_segmentation(record)
-        if self.void_label is not None:
-            arr = np.where(arr == self.void_label, 255, arr)
-        return arr
-
     def decode_depth(self, record: Record) -> np.ndarray:
         assert record.depth is not None
         if record.depth.suffix == ".npy":
