@@ -239,3 +239,17 @@ def test_synthetic_scenes_mix_with_remap_and_target_choice():
     assert set(np.unique(s["segmentation"]).tolist()) <= {0, 1, 2, 3, 4, 5, 255}
     full = build_dataset({"type": "synthetic", "num_scenes": 1, "seed": 0, "size": [48, 64]})[0]
     assert full["depth"].dtype == np.float32 and full["depth"].max() > 0
+
+
+def test_void_label_becomes_ignore_in_folder_and_depth_folder(tmp_path):
+    from hydranet.data.datasets import DepthFolder, FolderDataset
+
+    for sub in ("images", "labels", "depth"):
+        (tmp_path / sub).mkdir()
+    Image.fromarray(np.zeros((4, 6, 3), np.uint8)).save(tmp_path / "images" / "a.png")
+    labels = np.array([[0, 1, 7, 7, 2, 3]] * 4, np.uint8)
+    Image.fromarray(labels).save(tmp_path / "labels" / "a.png")
+    Image.fromarray(np.full((4, 6), 2560, np.uint16)).save(tmp_path / "depth" / "a.png")
+    for cls in (FolderDataset, DepthFolder):
+        seg = cls(tmp_path, void_label=7)[0]["segmentation"]
+        assert seg[0].tolist() == [0, 1, 255, 255, 2, 3], cls
