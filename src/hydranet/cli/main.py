@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "weights",
     "info",
     "predict",
+    "serve",
     "export",
     "bench",
     "demo",

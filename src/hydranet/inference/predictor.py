@@ -23,8 +23,8 @@ from ..model import HydraNet, ModelConfig
 from .backends import backend_for_file, create_backend
 from .camera import CameraOption, as_intrinsics
 from .pipeline import Outputs, SizeOption, as_rgb_image, check_size, plan_input, postprocess, prepare
-from .render import (cached_depth_colorbar, cached_legend_strip, colorize_depth, colorize_labels,
-                     colorize_normals, make_panel, overlay)
+from .render import (Box, cached_depth_colorbar, cached_legend_strip, colorize_depth, colorize_labels,
+                     colorize_normals, make_panel, overlay, panel_grid)
 
 Size = tuple[int, int]
 
@@ -96,16 +96,12 @@ class Prediction:
         rng = depth_range or self.depth_range
         colours = self.colorize()
         tiles = [self.image, colours, overlay(self.image, self.labels, self.palette, alpha, colours)]
-        titles = ["image", "segmentation", "overlay"]
         if self.depth is not None:
             tiles.append(self.depth_colormap(rng, cmap))
-            titles.append(f"depth {rng[0]:g}-{rng[1]:g} m")
         if self.normals is not None:
             tiles.append(colorize_normals(self.normals))
-            titles.append("surface normals")
-        if columns is None:
-            h, w = self.size
-            columns = 2 if w > 2 * h else len(tiles)
+        titles = self._panel_titles(rng)
+        columns = columns or self._panel_columns(len(tiles))
         strips = []
         if legend:
             present = np.ones(len(self.palette), bool)
@@ -122,6 +118,31 @@ class Prediction:
                 strips.append(lambda w: cached_depth_colorbar(rng, w, cmap, th))
         return make_panel(tiles, titles, legend=strips or None, columns=columns,
                           tile_height=tile_height)
+
+    def panel_boxes(self, columns: int | None = None, tile_height: int | None = None,
+                    depth_range: tuple[float, float] | None = None) -> list[tuple[str, Box]]:
+        """``(caption, (x, y, width, height))`` of every picture in :meth:`panel`, in panel pixels.
+
+        Each picture shows the whole image, so a panel pixel inside a box maps back to the
+        image pixel ``((px - x) * W / width, (py - y) * H / height)``.
+        """
+        titles = self._panel_titles(depth_range or self.depth_range)
+        grid = panel_grid([self.size] * len(titles), True, columns or self._panel_columns(len(titles)),
+                          tile_height)
+        return list(zip(titles, grid.boxes))
+
+    def _panel_titles(self, rng: tuple[float, float]) -> list[str]:
+        titles = ["image", "segmentation", "overlay"]
+        if self.depth is not None:
+            titles.append(f"depth {rng[0]:g}-{rng[1]:g} m")
+        if self.normals is not None:
+            titles.append("surface normals")
+        return titles
+
+    def _panel_columns(self, tiles: int) -> int:
+        # One row, or two columns for images wider than 2:1 (KITTI), which keeps panels legible.
+        h, w = self.size
+        return 2 if w > 2 * h else tiles
 
 
 class Predictor:

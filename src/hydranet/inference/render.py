@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
@@ -271,11 +272,16 @@ def cached_depth_colorbar(depth_range: tuple[float, float], width: int, cmap: st
     return _cached_strip("colorbar", (rng, cmap), int(width), text_height)
 
 
+def _fitted_width(height: int, width: int, target: int) -> int:
+    """A tile's width once scaled to ``target`` pixels high (what ``_fit_height`` makes)."""
+    return width if height == target else max(1, int(round(width * target / height)))
+
+
 def _fit_height(tile: np.ndarray, height: int) -> np.ndarray:
     h, w = tile.shape[:2]
     if h == height:
         return tile
-    new_w = max(1, int(round(w * height / h)))
+    new_w = _fitted_width(h, w, height)
     interp = cv2.INTER_AREA if height < h else cv2.INTER_LINEAR
     return cv2.resize(tile, (new_w, height), interpolation=interp)
 
@@ -291,6 +297,50 @@ def _fit_width(strip: np.ndarray, width: int, background: Sequence[int]) -> np.n
     return strip
 
 
+Box = tuple[int, int, int, int]  # x, y, width, height in pixels
+
+
+@dataclass(frozen=True)
+class PanelGrid:
+    """Where ``make_panel`` puts things: the grid's size, caption height and each tile's box."""
+
+    width: int
+    height: int
+    caption_height: int
+    text_height: int
+    cell_width: int
+    cell_height: int
+    boxes: tuple[Box, ...]
+
+
+def panel_grid(sizes: Sequence[tuple[int, int]], titled: bool = True, columns: int | None = None,
+               tile_height: int | None = None, gap: int = 4) -> PanelGrid:
+    """The layout ``make_panel`` draws for tiles of ``sizes`` ``(height, width)``.
+
+    One computation for the drawing and for whoever maps a pixel of the panel back to the
+    tile (and image pixel) under it, such as the web page of ``hydranet serve``.
+    """
+    if not sizes:
+        raise ValueError("a panel needs at least one tile")
+    height = int(tile_height or sizes[0][0])
+    widths = [_fitted_width(int(h), int(w), height) for h, w in sizes]
+    cell_w = max(widths)
+    cols = max(1, min(int(columns or len(widths)), len(widths)))
+    rows = math.ceil(len(widths) / cols)
+    th = max(12, min(40, height // 10))
+    caption_h = th + 2 * max(3, th // 3) if titled else 0
+    cell_h = caption_h + height
+    boxes = []
+    for i, w in enumerate(widths):
+        r, c = divmod(i, cols)
+        x = gap + c * (cell_w + gap) + (cell_w - w) // 2
+        y = gap + r * (cell_h + gap) + caption_h
+        boxes.append((x, y, w, height))
+    return PanelGrid(width=cols * cell_w + (cols + 1) * gap, height=rows * cell_h + (rows + 1) * gap,
+                     caption_height=caption_h, text_height=th, cell_width=cell_w, cell_height=cell_h,
+                     boxes=tuple(boxes))
+
+
 def make_panel(tiles: Sequence[np.ndarray], titles: Sequence[str] | None = None,
                legend: Legend | Sequence[Legend] | None = None, columns: int | None = None,
                tile_height: int | None = None, gap: int = 4,
@@ -298,35 +348,29 @@ def make_panel(tiles: Sequence[np.ndarray], titles: Sequence[str] | None = None,
     """Tiles side by side (``columns`` per row, default all in one row) with captions and legends.
 
     Tiles are scaled to ``tile_height`` (default: the first tile's height) keeping their aspect
-    ratio and centred in equal cells. ``titles`` are drawn above the tiles. ``legend`` is one
-    or more strips placed under the grid: arrays (padded or shrunk to the panel's width) or
-    callables ``width -> array`` such as ``lambda w: legend_strip(names, palette, w)``.
+    ratio and centred in equal cells (:func:`panel_grid` gives the layout). ``titles`` are drawn
+    above the tiles. ``legend`` is one or more strips placed under the grid: arrays (padded or
+    shrunk to the panel's width) or callables ``width -> array`` such as
+    ``lambda w: legend_strip(names, palette, w)``.
     """
     if not tiles:
         raise ValueError("a panel needs at least one tile")
     if titles is not None and len(titles) != len(tiles):
         raise ValueError(f"{len(titles)} titles for {len(tiles)} tiles")
     rgb = [_rgb(t) for t in tiles]
-    height = int(tile_height or rgb[0].shape[0])
-    rgb = [_fit_height(t, height) for t in rgb]
-    cell_w = max(t.shape[1] for t in rgb)
-    cols = max(1, min(int(columns or len(rgb)), len(rgb)))
-    rows = math.ceil(len(rgb) / cols)
-    th = max(12, min(40, height // 10))
-    caption_h = th + 2 * max(3, th // 3) if titles is not None else 0
-    cell_h = caption_h + height
-    width = cols * cell_w + (cols + 1) * gap
-    grid = np.empty((rows * cell_h + (rows + 1) * gap, width, 3), np.uint8)
+    layout = panel_grid([t.shape[:2] for t in rgb], titles is not None, columns, tile_height, gap)
+    rgb = [_fit_height(t, layout.boxes[0][3]) for t in rgb]
+    th, cell_w = layout.text_height, layout.cell_width
+    width = layout.width
+    grid = np.empty((layout.height, width, 3), np.uint8)
     grid[:] = background
-    for i, tile in enumerate(rgb):
-        r, c = divmod(i, cols)
-        x = gap + c * (cell_w + gap)
-        y = gap + r * (cell_h + gap)
+    for i, (tile, (x, y, w, h)) in enumerate(zip(rgb, layout.boxes)):
         if titles is not None:
+            cell_x = x - (cell_w - w) // 2
             tw, _ = text_size(titles[i], th)
-            put_text(grid, titles[i], (x + max(0, (cell_w - tw) // 2), y + max(3, th // 3)), th)
-        off = (cell_w - tile.shape[1]) // 2
-        grid[y + caption_h: y + cell_h, x + off: x + off + tile.shape[1]] = tile
+            put_text(grid, titles[i], (cell_x + max(0, (cell_w - tw) // 2),
+                                       y - layout.caption_height + max(3, th // 3)), th)
+        grid[y: y + h, x: x + w] = tile
     strips = [] if legend is None else (
         [legend] if isinstance(legend, np.ndarray) or callable(legend) else list(legend))
     parts = [grid]

@@ -6,6 +6,7 @@ benchmarks time :func:`process_video` as the command runs it.
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -25,7 +26,7 @@ from .outputs import (
     video_paths,
     write_image_outputs,
 )
-from .predictor import Predictor
+from .predictor import Prediction, Predictor
 from .threads import BackgroundWorker, Prefetch
 
 # -- inputs and output names --------------------------------------------------------------
@@ -137,13 +138,17 @@ def process_image(job: Job, predictor: Predictor, opts: OutputOptions) -> None:
     write_image_outputs(pred, job.paths, opts, source=str(job.path))
 
 
-def process_video(job: Job, predictor: Predictor, opts: OutputOptions,
-                  every: int) -> tuple[int, str | None]:
+def process_video(job: Job, predictor: Predictor, opts: OutputOptions, every: int,
+                  on_frame: Callable[[int, Prediction], None] | None = None,
+                  max_frames: int | None = None) -> tuple[int, str | None]:
     """Predict every ``every``-th frame; ``(frames written, problem or None)``.
 
     Decoding runs in one background thread and rendering + encoding in another, so they
     overlap with the network. A damaged video keeps the frames decoded before the damage
-    and reports the damage as its problem.
+    and reports the damage as its problem. ``on_frame(index, prediction)`` is called (in the
+    render thread) after each frame is written, e.g. to report progress; an exception it
+    raises stops the video, whose outputs are still closed properly. ``max_frames`` stops
+    after that many predicted frames.
     """
     reader = VideoReader(job.path)
     fps = reader.fps / every
@@ -155,15 +160,21 @@ def process_video(job: Job, predictor: Predictor, opts: OutputOptions,
 
     def finish(item: tuple) -> None:
         index, frame, outputs = item
-        sink.write(index, predictor.finish(frame, outputs))
+        pred = predictor.finish(frame, outputs)
+        sink.write(index, pred)
         bar.update()
+        if on_frame is not None:
+            on_frame(index, pred)
 
     # The stages run side by side; OpenCV's own worker threads would only compete with the
     # network's for the same cores.
     cv_threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
-        with Prefetch(reader.frames(every), maxsize=4) as frames, \
+        source = reader.frames(every)
+        if max_frames is not None:
+            source = itertools.islice(source, max_frames)
+        with Prefetch(source, maxsize=4) as frames, \
                 BackgroundWorker(finish, maxsize=3) as worker:
             for index, frame in frames:
                 worker.submit((index, frame, predictor.infer(predictor.prepare(frame)[None])))
