@@ -60,19 +60,53 @@ def test_drive_writes_panels_videos_and_metrics(drive_run, capsys):
     assert list(metrics["conditions"]) == list(DRIVE_CONDITIONS)
 
 
-def test_drive_scores_are_those_of_the_predictions(drive_run, random_weights):
-    metrics = json.loads((drive_run / "metrics.json").read_text())["conditions"]
-    predictor = Predictor(str(random_weights))
-    drive = render_drive(3, ("clear", "night"), 2, size=SIZE)
-    for condition, frames in drive.items():
-        seg, depth = SegmentationMetrics(11), DepthMetrics("none", min_depth=1e-3, max_depth=80.0)
-        for f in frames:
-            pred = predictor.predict(f["image"])
-            seg.update(pred.labels, f["segmentation"])
-            depth.update(pred.depth, f["depth"])
-        assert metrics[condition]["miou"] == pytest.approx(seg.compute()["miou"], abs=1e-9)
-        assert metrics[condition]["abs_rel"] == pytest.approx(depth.compute()["abs_rel"], rel=1e-9)
-        assert 0.0 <= metrics[condition]["miou"] <= 1.0
+def test_drive_scores_are_those_of_the_predictions(monkeypatch):
+    """score_drive on two constructed 2x3 frames with hand-computed confusion and depth errors."""
+    import types
+
+    import hydranet.data.synthetic as synthetic
+    from hydranet.evaluation.drive import score_drive
+
+    def frame(index, seg, depth):
+        return {"image": np.full((2, 3, 3), index, np.uint8), "segmentation": np.array(seg, np.uint8),
+                "depth": np.array(depth, np.float32)}
+
+    samples = [frame(0, [[0, 0, 1], [1, 2, 255]], [[2, 4, 0], [10, 100, 5]]),
+               frame(1, [[2, 2, 2], [2, 2, 2]], [[8, 8, 8], [8, 8, 8]])]
+    predictions = [(np.array([[0, 1, 1], [1, 2, 0]], np.uint8), np.array([[3, 4, 7], [5, 50, 5]], np.float32)),
+                   (np.array([[2, 2, 2], [2, 2, 0]], np.uint8), np.array([[10, 10, 10], [8, 8, 8]], np.float32))]
+    rendered = []
+
+    def fake_render_drive(seed, conditions, frames, size, renderer):
+        rendered.append((seed, tuple(conditions), frames, size))
+        return {conditions[0]: samples[:frames]}
+
+    class Predictor:
+        config = types.SimpleNamespace(num_classes=3)
+
+        def predict(self, image):
+            labels, depth = predictions[int(image[0, 0, 0])]
+            return types.SimpleNamespace(labels=labels, depth=depth)
+
+    monkeypatch.setattr(synthetic, "render_drive", fake_render_drive)
+    result = score_drive({"m": Predictor()}, 5, 2, (2, 3), conditions=("clear",), renderer=object(),
+                         progress=False)["m"]["clear"]
+    assert rendered == [(5, ("clear",), 2, (2, 3))]
+    # Confusion over both frames (rows truth, columns prediction; the 255 pixel ignored):
+    #   truth 0: 2 pixels, predicted 0 once (frame 0) -> predicted 0 twice in all (frame 1's
+    #   last pixel), IoU0 = 1 / (2 + 2 - 1) = 1/3
+    #   truth 1: 2 pixels, both predicted 1, predicted 1 three times: IoU1 = 2 / (2 + 3 - 2) = 2/3
+    #   truth 2: 7 pixels, 6 predicted 2, predicted 2 six times: IoU2 = 6 / (7 + 6 - 6) = 6/7
+    assert result["iou"] == pytest.approx([1 / 3, 2 / 3, 6 / 7], abs=1e-12)
+    assert result["miou"] == pytest.approx((1 / 3 + 2 / 3 + 6 / 7) / 3, abs=1e-12)  # 13/21
+    assert result["pixel_accuracy"] == pytest.approx(9 / 11, abs=1e-12)
+    # Depth, per image then averaged (truth 0 = none, 100 m beyond the 80 m range):
+    #   frame 0: |3-2|/2, 0, |5-10|/10, 0 -> 0.25; frame 1: three pixels 0.25, three 0 -> 0.125
+    assert result["abs_rel"] == pytest.approx((0.25 + 0.125) / 2, abs=1e-12)
+    #   ratios 1.5, 1, 2, 1 -> 2 of 4 below 1.25; frame 1: 1.25 is not below 1.25 -> 3 of 6
+    assert result["delta1"] == pytest.approx(0.5, abs=1e-12)
+    assert result["rmse"] == pytest.approx((np.sqrt(26 / 4) + np.sqrt(12 / 6)) / 2, abs=1e-12)
+    assert result["frames"] == 2
 
 
 def test_video_input_runs_without_ground_truth(random_weights, tmp_path, capsys):
@@ -128,20 +162,73 @@ def test_bundled_default_model_is_small_and_better_than_chance():
     assert depth.compute()["abs_rel"] < 0.15
 
 
-def test_score_drive_gives_every_model_the_same_frames(drive_run, random_weights):
+def _numpy_scores(pairs: list, num_classes: int) -> dict:
+    """mIoU over pooled pixels, abs rel per image then averaged, with numpy alone."""
+    pred = np.concatenate([p.ravel() for p, _, _, _ in pairs]).astype(int)
+    truth = np.concatenate([t.ravel() for _, t, _, _ in pairs]).astype(int)
+    pred, truth = pred[truth != 255], truth[truth != 255]
+    ious = []
+    for c in range(num_classes):
+        union = np.sum((pred == c) | (truth == c))
+        if union:
+            ious.append(np.sum((pred == c) & (truth == c)) / union)
+    rels = []
+    for _, _, d_pred, d_true in pairs:
+        valid = (d_true > 1e-3) & (d_true < 80.0)
+        if valid.any():
+            p = np.clip(d_pred[valid].astype(np.float64), 1e-3, 80.0)
+            rels.append(np.mean(np.abs(p - d_true[valid]) / d_true[valid]))
+    return {"miou": float(np.mean(ious)), "abs_rel": float(np.mean(rels))}
+
+
+@pytest.fixture(scope="module")
+def other_weights(tmp_path_factory):
+    """A second CamVid-11 model: other random weights, another class bias."""
+    torch.manual_seed(1)
+    model = create_model("camvid11").eval()
+    with torch.no_grad():
+        model.segm.bias.copy_(torch.linspace(1, -1, 11))
+        model.depth.bias.fill_(15.0)
+    return save_weights(model, tmp_path_factory.mktemp("w2") / "other.safetensors")
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_score_drive_gives_every_model_the_same_frames(drive_run, random_weights, other_weights):
     from hydranet.evaluation.drive import score_drive
 
-    metrics = json.loads((drive_run / "metrics.json").read_text())["conditions"]
-    seen: dict[str, list[float]] = {"a": [], "b": []}
-    results = score_drive({"a": Predictor(str(random_weights)), "b": Predictor(str(random_weights))}, 3, 2, SIZE,
-                          conditions=("clear", "night"), progress=False,
-                          on_frame=lambda name, c, i, sample, pred: seen[name].append(float(sample["image"].mean())))
-    assert seen["a"] == seen["b"] and len(seen["a"]) == 4
-    for condition in ("clear", "night"):
-        # Classes absent from both truth and prediction have a NaN IoU: compare as text.
-        assert json.dumps(results["a"][condition]) == json.dumps(results["b"][condition])
-        assert results["a"][condition]["miou"] == pytest.approx(metrics[condition]["miou"], abs=1e-12)
-        assert results["a"][condition]["abs_rel"] == pytest.approx(metrics[condition]["abs_rel"], abs=1e-12)
+    predictors = {"a": Predictor(str(random_weights)), "b": Predictor(str(other_weights))}
+    seen: dict[str, list] = {"a": [], "b": []}
+
+    def on_frame(name, condition, i, sample, pred):
+        seen[name].append((condition, i, sample, pred))
+
+    conditions = ("clear", "night")
+    results = score_drive(predictors, 3, 2, SIZE, conditions=conditions, progress=False, on_frame=on_frame)
+    assert [(c, i) for c, i, _, _ in seen["a"]] == [(c, i) for c in conditions for i in range(2)]
+    assert [(c, i) for c, i, _, _ in seen["b"]] == [(c, i) for c, i, _, _ in seen["a"]]
+    demo = json.loads((drive_run / "metrics.json").read_text())["conditions"]
+    for (c, i, sample_a, _), (_, _, sample_b, _) in zip(seen["a"], seen["b"]):
+        for key in ("image", "segmentation", "depth"):  # the very same frames for both models
+            np.testing.assert_array_equal(sample_a[key], sample_b[key])
+    for name, predictor in predictors.items():
+        for condition in conditions:
+            frames = [(sample, pred) for c, _, sample, pred in seen[name] if c == condition]
+            # The prediction handed over is this model's own, computed again here ...
+            pairs = []
+            for sample, pred in frames:
+                own = predictor.predict(sample["image"])
+                np.testing.assert_array_equal(pred.labels, own.labels)
+                np.testing.assert_array_equal(pred.depth, own.depth)
+                pairs.append((own.labels, sample["segmentation"], own.depth, sample["depth"]))
+            # ... and the scores are those of these predictions, counted with numpy alone.
+            expected = _numpy_scores(pairs, 11)
+            assert results[name][condition]["miou"] == pytest.approx(expected["miou"], abs=1e-12)
+            assert results[name][condition]["abs_rel"] == pytest.approx(expected["abs_rel"], rel=1e-9)
+            if name == "a":  # the demo scored the same model on the same drive
+                assert demo[condition]["miou"] == pytest.approx(expected["miou"], abs=1e-12)
+                assert demo[condition]["abs_rel"] == pytest.approx(expected["abs_rel"], rel=1e-9)
+    # Two different models, two different scores: the results are not one model's twice.
+    assert results["a"]["clear"]["abs_rel"] != pytest.approx(results["b"]["clear"]["abs_rel"], rel=1e-3)
 
 
 def test_condition_gaps_are_relative_changes_against_clear(drive_run):

@@ -104,3 +104,114 @@ def test_a_corrupt_image_is_skipped_by_eval_and_by_validation(tmp_path, capsys):
     with pytest.warns(UserWarning, match="1.png"):
         summary = Trainer(cfg, log=lambda m: None).fit()
     assert summary["step"] == 2 and summary["last_validation"] is not None
+
+
+# -- what --protocol, --median-scaling, --size and --backend change, by hand -------------
+
+EVAL_H, EVAL_W = 24, 32
+
+
+@pytest.fixture()
+def constant_depth(tmp_path):
+    """A model whose depth is 10 m everywhere, and two images whose true depth is in quadrants:
+    rows 0-11 are 2 m (left) and 4 m (right), rows 12-23 are 8 m and 16 m; labels everywhere."""
+    torch.manual_seed(0)
+    model = hydranet.HydraNet(hydranet.ModelConfig(num_classes=3, decoder_channels=16)).eval()
+    with torch.no_grad():
+        for module in model.modules():  # random statistics: labels that vary across the image
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.normal_(0, 0.2)
+                module.running_mean.normal_(0, 0.2)
+                module.running_var.uniform_(0.5, 2.0)
+        model.depth.weight.zero_()
+        model.depth.bias.fill_(10.0)
+    weights = hydranet.save_weights(model, tmp_path / "ten.safetensors")
+    root = tmp_path / "quadrants"
+    for sub in ("images", "labels", "depth"):
+        (root / sub).mkdir(parents=True)
+    depth = np.empty((EVAL_H, EVAL_W), np.float64)
+    depth[:12, :16], depth[:12, 16:], depth[12:, :16], depth[12:, 16:] = 2, 4, 8, 16
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, (EVAL_H, EVAL_W, 3), dtype=np.uint8)).save(root / "images" / f"{i}.png")
+        Image.fromarray(rng.integers(0, 3, (EVAL_H, EVAL_W), dtype=np.uint8)).save(root / "labels" / f"{i}.png")
+        Image.fromarray((depth * 256).astype(np.uint16)).save(root / "depth" / f"{i}.png")
+    return weights, root
+
+
+def _eval_json(tmp_path, weights, root, *extra) -> dict:
+    out = tmp_path / f"r{len(list(tmp_path.glob('r*.json')))}.json"
+    assert main(["eval", "--weights", str(weights), "--dataset", "folder", "--root", str(root),
+                 "--json", str(out), *extra]) == 0
+    return json.loads(out.read_text())["rows"][0]["result"]
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_eval_protocol_and_median_scaling_give_the_hand_computed_abs_rel(constant_depth, tmp_path):
+    weights, root = constant_depth
+    plain = _eval_json(tmp_path, weights, root)["depth"]
+    # 10 m against 2, 4, 8, 16 m on equal areas: (8/2 + 6/4 + 2/8 + 6/16) / 4
+    assert plain["abs_rel"] == pytest.approx((4 + 1.5 + 0.25 + 0.375) / 4, rel=1e-6)
+    assert plain["protocol"] == "none" and plain["images"] == 2
+    # --median-scaling: 10 m times median(truth) / median(prediction) = 6 / 10 -> 6 m everywhere
+    scaled = _eval_json(tmp_path, weights, root, "--median-scaling")["depth"]
+    assert scaled["abs_rel"] == pytest.approx((4 / 2 + 2 / 4 + 2 / 8 + 10 / 16) / 4, rel=1e-6)
+    assert scaled["median_scale"] == pytest.approx(0.6, rel=1e-6)
+    # --protocol kitti_garg: rows int(0.408 * 24) = 9 to int(0.992 * 24) = 23, columns 1 to 30:
+    # 3 x 15 pixels of 2 m, 3 x 14 of 4 m, 11 x 15 of 8 m, 11 x 14 of 16 m, per-pixel mean
+    garg = _eval_json(tmp_path, weights, root, "--protocol", "kitti_garg")["depth"]
+    assert garg["protocol"] == "kitti_garg"
+    assert garg["abs_rel"] == pytest.approx((45 * 4 + 42 * 1.5 + 165 * 0.25 + 154 * 0.375) / 406, rel=1e-6)
+    # --protocol nyud_10: truth below 10 m only (the 16 m quadrant drops out)
+    nyud = _eval_json(tmp_path, weights, root, "--protocol", "nyud_10")["depth"]
+    assert nyud["abs_rel"] == pytest.approx((4 + 1.5 + 0.25) / 3, rel=1e-6)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_eval_size_is_the_network_input_size(constant_depth, tmp_path, monkeypatch):
+    weights, root = constant_depth
+    shapes = []
+    forward = hydranet.HydraNet.forward
+
+    def recording(self, x):
+        shapes.append(tuple(x.shape[-2:]))
+        return forward(self, x)
+
+    monkeypatch.setattr(hydranet.HydraNet, "forward", recording)
+    native = _eval_json(tmp_path, weights, root)
+    assert set(shapes) == {(EVAL_H, EVAL_W)}
+    shapes.clear()
+    sized = _eval_json(tmp_path, weights, root, "--size", "16x24")
+    assert set(shapes) == {(16, 24)}
+    # The labels are scored at the dataset's resolution either way, and they are those of a
+    # Predictor at that size.
+    assert sized["segmentation"]["pixels"] == native["segmentation"]["pixels"] == 2 * EVAL_H * EVAL_W
+    predictor = hydranet.Predictor(weights, size=(16, 24))
+    dataset = FolderDataset(root)
+    confusion = np.zeros((3, 3), int)
+    for i in range(2):
+        labels = predictor.predict(dataset[i]["image"]).labels
+        np.add.at(confusion, (dataset[i]["segmentation"].ravel(), labels.ravel()), 1)
+    iou = np.diag(confusion) / (confusion.sum(0) + confusion.sum(1) - np.diag(confusion))
+    assert sized["segmentation"]["miou"] == pytest.approx(np.nanmean(iou), abs=1e-12)
+    assert sized["segmentation"]["miou"] != native["segmentation"]["miou"]
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_eval_backend_runs_the_engine_and_agrees_with_torch(constant_depth, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    from hydranet.inference.backends import onnxruntime_backend
+
+    weights, root = constant_depth
+    calls = []
+    run = onnxruntime_backend.OnnxRuntimeBackend.__call__
+    monkeypatch.setattr(onnxruntime_backend.OnnxRuntimeBackend, "__call__",
+                        lambda self, batch: calls.append(batch.shape) or run(self, batch))
+    torch_result = _eval_json(tmp_path, weights, root)
+    assert calls == []
+    ort_result = _eval_json(tmp_path, weights, root, "--backend", "onnxruntime")
+    assert calls == [(1, 3, EVAL_H, EVAL_W)] * 2  # every image went through ONNX Runtime
+    assert ort_result["depth"]["abs_rel"] == pytest.approx(torch_result["depth"]["abs_rel"], rel=1e-5)
+    assert ort_result["segmentation"]["pixel_accuracy"] == pytest.approx(
+        torch_result["segmentation"]["pixel_accuracy"], abs=2 / (2 * EVAL_H * EVAL_W))

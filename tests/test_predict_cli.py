@@ -252,3 +252,74 @@ def test_output_folder_inside_the_input_folder_is_not_read_back(tmp_path, small_
         assert predict(tmp_path, "--recursive", "--weights", small_weights, "--out", out,
                        "--save", "overlay", *flags) == 0
     assert sorted(p.name for p in out.rglob("*")) == ["a_overlay.png"]
+
+
+def test_size_changes_the_network_input_not_the_output_size(tmp_path, small_weights, monkeypatch):
+    import hydranet
+
+    Image.fromarray(scene(seed=3)).save(tmp_path / "a.png")
+    shapes = []
+    forward = hydranet.HydraNet.forward
+
+    def recording(self, x):
+        shapes.append(tuple(x.shape[-2:]))
+        return forward(self, x)
+
+    monkeypatch.setattr(hydranet.HydraNet, "forward", recording)
+    out = tmp_path / "out"
+    assert predict(tmp_path / "a.png", "--weights", small_weights, "--out", out, "--save", "overlay,raw",
+                   "--size", "32x48") == 0
+    assert shapes == [(32, 48)]  # the network saw the picture at 32x48 ...
+    labels, depth = read_labels_png(out / "a_raw_labels.png"), np.load(out / "a_raw_depth.npy")
+    # ... and the results are at the picture's 64x96.
+    assert labels.shape == depth.shape == (H, W) and decode(out / "a_overlay.png").shape == (H, W, 3)
+    sized = Predictor(small_weights, size=(32, 48)).predict(scene(seed=3))
+    np.testing.assert_array_equal(labels, sized.labels)
+    np.testing.assert_allclose(depth, sized.depth, atol=1e-5)
+    native = Predictor(small_weights).predict(scene(seed=3))
+    assert (native.labels != labels).mean() > 0.01 and np.abs(native.depth - depth).max() > 0.1
+
+
+def test_depth_range_sets_the_ends_of_the_colour_map(tmp_path, small_weights):
+    from hydranet.inference.render import colormap_lut
+
+    Image.fromarray(scene(seed=4)).save(tmp_path / "a.png")
+    out = tmp_path / "out"
+    assert predict(tmp_path / "a.png", "--weights", small_weights, "--out", out, "--save", "depth,raw",
+                   "--depth-range", "16,23") == 0
+    depth = np.load(out / "a_raw_depth.npy")
+    colours = decode(out / "a_depth.png")[:, :, ::-1]
+    lut = colormap_lut("plasma").reshape(256, 3)
+    near, far = depth <= 16, depth >= 23
+    assert near.mean() > 0.02 and far.mean() > 0.02 and (~near & ~far).mean() > 0.2  # all three cases occur
+    # 16 m and nearer: the dark end; 23 m and farther: the bright end; linear in between.
+    assert np.all(colours[near] == lut[0]) and np.all(colours[far] == lut[255])
+    index = np.clip(np.rint((np.maximum(depth, 16) - 16) * 255 / 7), 0, 255).astype(int)
+    assert (colours == lut[index]).all(axis=2).mean() > 0.999  # rounding ties aside
+    # The default range (the model's 0-80 m) colours the same depths otherwise.
+    assert predict(tmp_path / "a.png", "--weights", small_weights, "--out", tmp_path / "default",
+                   "--save", "depth") == 0
+    default = decode(tmp_path / "default" / "a_depth.png")[:, :, ::-1]
+    index = np.clip(np.rint(depth * 255 / 80), 0, 255).astype(int)
+    assert (default == lut[index]).all(axis=2).mean() > 0.999
+    assert (default != colours).any(axis=2).mean() > 0.9
+
+
+def test_recursive_mirrors_the_folder_tree(tmp_path, small_weights, capsys):
+    src = tmp_path / "in"
+    (src / "sub" / "deeper").mkdir(parents=True)
+    pictures = {"a": scene(seed=1), "sub/a": scene(seed=2), "sub/deeper/c": scene(40, 56, seed=3)}
+    for rel, image in pictures.items():
+        Image.fromarray(image).save(src / f"{rel}.png")
+    out = tmp_path / "out"
+    assert predict(src, "--recursive", "--weights", small_weights, "--out", out, "--save", "overlay,raw") == 0
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*_overlay.png"))
+    assert written == ["a_overlay.png", "sub/a_overlay.png", "sub/deeper/c_overlay.png"]
+    predictor = Predictor(small_weights)
+    for rel, image in pictures.items():  # each output is its own picture's, at its size
+        np.testing.assert_array_equal(read_labels_png(out / f"{rel}_raw_labels.png"), predictor.predict(image).labels)
+    # Without --recursive only the folder's own pictures are taken, and nothing is mirrored.
+    flat = tmp_path / "flat"
+    assert predict(src, "--weights", small_weights, "--out", flat, "--save", "overlay") == 0
+    assert sorted(str(p.relative_to(flat)) for p in flat.rglob("*")) == ["a_overlay.png"]
+    assert "done: 1 image(s)" in capsys.readouterr().out

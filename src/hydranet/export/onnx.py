@@ -191,7 +191,9 @@ def _run_any_runtime(path: str, x: np.ndarray) -> list[np.ndarray] | None:
         import openvino as ov
     except ImportError:
         return None
-    compiled = ov.Core().compile_model(path, "CPU")
+    # f32 explicitly: on CPUs with AMX / AVX512_BF16 the plugin's default is bf16, whose
+    # errors would pass a dynamic graph off as size-specific.
+    compiled = ov.Core().compile_model(path, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     result = compiled(x)
     return [result[port] for port in compiled.outputs]
 
