@@ -1,5 +1,7 @@
 """Errors that describe a user mistake; the CLI prints them as one line, without a traceback."""
 
+import os
+
 
 class HydranetError(Exception):
     """Base class for errors caused by input the user can fix."""
@@ -19,3 +21,8 @@ class DownloadError(HydranetError, OSError):
 
 class InputError(HydranetError, ValueError):
     """An input image, video or dataset file cannot be used."""
+
+
+def debug_enabled() -> bool:
+    """Whether tracebacks are wanted besides the one-line messages (``hydranet --debug`` or HYDRANET_DEBUG=1)."""
+    return os.environ.get("HYDRANET_DEBUG", "") not in ("", "0")

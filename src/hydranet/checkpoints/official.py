@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from ..errors import CheckpointError
+from ..fileio import zip_problem
 from ..labels import KITTI6, NYUD40, NYUD_KITTI46, generic_label_set
 from ..model import HydraNet, ModelConfig
 
@@ -34,6 +35,11 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     if not head.startswith((_TORCH_MAGIC_ZIP, _TORCH_MAGIC_LEGACY)):
         raise CheckpointError(f"{path}: not a PyTorch checkpoint (unrecognised file header); "
                               "pass a released .ckpt or a hydranet .safetensors file")
+    # torch.load does not check the zip members' CRCs: a flipped byte would load as a wrong weight.
+    problem = zip_problem(path) if head.startswith(_TORCH_MAGIC_ZIP) else None
+    if problem is not None:
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({problem}); "
+                              "download it again (`hydranet weights download NAME`)")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

@@ -35,7 +35,7 @@ def save_weights(model: HydraNet, path: str | Path, metadata: dict[str, Any] | N
     meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "config": model.config.to_json()}
     if metadata:
         meta["extra"] = json.dumps(metadata, sort_keys=True)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, fsync=True) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
     return path
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Sequence
 
 from .. import __version__
-from ..errors import HydranetError
+from ..errors import HydranetError, debug_enabled
 
 # Each module defines ``register(subparsers)``, which adds its parser and sets ``func``.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -40,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"hydranet {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="on an error, also print the traceback (or set HYDRANET_DEBUG=1)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"{__package__}.{name}").register(subparsers)
@@ -68,15 +72,34 @@ def _run(argv: Sequence[str] | None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    # A user's mistake is one line; --debug adds the traceback above it, for bug reports. The
+    # environment carries it to code that reports an input's failure and carries on (predict).
+    debug = bool(getattr(args, "debug", False)) or debug_enabled()
+    before = os.environ.get("HYDRANET_DEBUG")
+    if debug:
+        os.environ["HYDRANET_DEBUG"] = "1"
     try:
         return int(args.func(args) or 0)
     except HydranetError as exc:
+        _traceback(debug)
         print(f"hydranet: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        _traceback(debug)
         print("hydranet: interrupted", file=sys.stderr)
         return 130
-    except OSError as exc:  # a full disk, a read-only folder: the file and the cause, no traceback
+    except OSError as exc:  # a full disk, a read-only folder: the file and the cause in one line
+        _traceback(debug)
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         print(f"hydranet: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
+    finally:
+        if before is None:
+            os.environ.pop("HYDRANET_DEBUG", None)
+        else:
+            os.environ["HYDRANET_DEBUG"] = before
+
+
+def _traceback(debug: bool) -> None:
+    if debug:
+        traceback.print_exc(file=sys.stderr)

@@ -20,7 +20,7 @@ from pathlib import Path
 from ..errors import HydranetError, WeightsNotFoundError
 from ..inference.backends import available_backends
 from ..inference.camera import ASSUMED_HFOV_DEG
-from ..inference.media import VIDEO_FORMATS
+from ..inference.media import FULL_DECODE_PIXELS, MAX_PIXELS, VIDEO_FORMATS
 from ..inference.outputs import SAVE_KINDS, OutputOptions, existing
 from ..inference.predictor import Predictor
 from ..inference.render import COLORMAPS
@@ -95,9 +95,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "and the point cloud")
     camera.add_argument("--calib", type=Path, metavar="FILE",
                         help="KITTI calib_cam_to_cam.txt (or calib.txt); camera 02 is used")
+    parser.add_argument("--max-pixels", type=int, default=MAX_PIXELS, metavar="N",
+                        help=f"the largest image read, in pixels (default {MAX_PIXELS}, 50 Mpx); larger "
+                             "ones are refused from their header, before any decoding, unless "
+                             "--downscale-large")
+    parser.add_argument("--downscale-large", action="store_true",
+                        help="read images over --max-pixels reduced to fit instead of refusing them, "
+                             "and write their outputs at that size: a JPEG is decoded at 1/2, 1/4 or "
+                             "1/8 straight from the file (bounded memory at any size); other formats "
+                             f"are decoded whole first, so only up to {FULL_DECODE_PIXELS // 1_000_000} Mpx")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.set_defaults(func=run)
 
+
+# --max-pixels: from 64x64 to what Pillow opens at all (twice its own bomb warning limit).
+MIN_PIXELS = 4096
+MAX_PIXELS_LIMIT = 400_000_000
 
 # -- parsing options ----------------------------------------------------------------------
 
@@ -148,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
         raise HydranetError(f"--alpha {args.alpha}: must be between 0 and 1")
     if args.panel_height is not None and not 16 <= args.panel_height <= 4096:
         raise HydranetError(f"--panel-height {args.panel_height}: must be 16 to 4096 pixels")
+    if not MIN_PIXELS <= args.max_pixels <= MAX_PIXELS_LIMIT:
+        raise HydranetError(f"--max-pixels {args.max_pixels}: must be {MIN_PIXELS} to {MAX_PIXELS_LIMIT} pixels")
     opts = OutputOptions(
         save=parse_list(args.save, SAVE_KINDS, "--save"),
         video_formats=parse_list(args.video_format, VIDEO_FORMATS, "--video-format"),
@@ -155,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         pointcloud=args.pointcloud, bev=args.bev, point_colors=args.point_colors,
         panel_height=args.panel_height,
         intrinsics=parse_camera(args.intrinsics, args.calib),
+        max_pixels=args.max_pixels, downscale_large=args.downscale_large,
     )
     parse_inference_size(args.size)
     found, problems = collect_inputs(args.inputs, args.recursive, exclude=args.out)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -33,6 +35,31 @@ DEFAULT_FPS = Fraction(25)
 # stays behind it.
 MAX_PIXELS = 50_000_000
 Image.MAX_IMAGE_PIXELS = 200_000_000
+# Reading a large image reduced (``downscale``): libjpeg decodes a baseline JPEG at 1/2, 1/4 or
+# 1/8 of its size straight from the file (Pillow's ``draft``), so memory stays bounded whatever
+# the JPEG's size. Every other format (PNG, TIFF, WebP, ..., and progressive JPEG, whose
+# coefficients libjpeg buffers whole) is decoded whole before it is reduced: only up to this many
+# pixels, about 400 MB of decoded image; larger ones are refused even when downscaling.
+FULL_DECODE_PIXELS = 100_000_000
+_EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                   4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+                   6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+
+
+class ImageTooLarge(InputError):
+    """An image over the pixel limit (refused from its header, before anything is decoded)."""
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """An image as read by :func:`decode_image`: the pixels, and the file's size when they were reduced."""
+
+    image: np.ndarray              # uint8 RGB (H, W, 3), upright
+    original_size: tuple[int, int]  # (height, width) of the file's image, upright
+
+    @property
+    def reduced(self) -> bool:
+        return self.image.shape[:2] != self.original_size
 
 
 def is_image(path: str | Path) -> bool:
@@ -85,24 +112,42 @@ def _pil_to_rgb8(im: Image.Image) -> np.ndarray:
     return to_rgb8(np.asarray(im.convert("RGB")))
 
 
-def read_image(path: str | Path, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+def read_image(path: str | Path, max_pixels: int | None = MAX_PIXELS, downscale: bool = False) -> np.ndarray:
     """An image file as uint8 RGB ``(H, W, 3)``, upright according to its EXIF orientation.
 
     Raises ``InputError`` naming the file when it is missing, not a readable image, or larger
-    than ``max_pixels`` (checked from the header, before anything is decoded).
+    than ``max_pixels`` (checked from the header, before anything is decoded) unless
+    ``downscale`` reads it reduced to fit (see :func:`decode_image`).
+    """
+    return decode_image(path, max_pixels, downscale).image
+
+
+def decode_image(path: str | Path, max_pixels: int | None = MAX_PIXELS, downscale: bool = False) -> DecodedImage:
+    """Like :func:`read_image`, and says whether (and from which size) the image was reduced.
+
+    With ``downscale``, an image over ``max_pixels`` is read at the largest size under the
+    limit an integer reduction gives: a baseline JPEG is decoded at 1/2, 1/4 or 1/8 straight
+    from the file (bounded memory at any size), other formats are decoded whole first and are
+    refused above ``FULL_DECODE_PIXELS`` (Pillow has no reduced decoding for them).
     """
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not an image")
     try:
-        with Image.open(path) as im:
-            w, h = im.size
-            if max_pixels is not None and w * h > max_pixels:
-                raise InputError(f"{path}: {w}x{h} is {w * h / 1e6:.0f} Mpx, more than the "
-                                 f"{max_pixels / 1e6:.0f} Mpx limit; downscale the image first")
-            im.load()
-            im = ImageOps.exif_transpose(im)
-            image = _pil_to_rgb8(im)
+        with warnings.catch_warnings():
+            # Our own limit decides; Pillow's bomb warning (200-400 Mpx) would only be noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                if max_pixels is not None and w * h > max_pixels:
+                    if not downscale:
+                        raise ImageTooLarge(f"{path}: {w}x{h} is {w * h / 1e6:.0f} Mpx, more than the "
+                                            f"{max_pixels / 1e6:.0f} Mpx limit; downscale the image first")
+                    image, upright = _reduced(im, path, max_pixels)
+                else:
+                    im.load()
+                    image = _pil_to_rgb8(ImageOps.exif_transpose(im))
+                    upright = image.shape[:2]
     except InputError:
         raise
     except FileNotFoundError:
@@ -111,11 +156,50 @@ def read_image(path: str | Path, max_pixels: int | None = MAX_PIXELS) -> np.ndar
         raise InputError(f"{path}: permission denied") from None
     except UnidentifiedImageError:
         raise InputError(f"{path}: not an image (unrecognised or corrupt file)") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError:
+        raise InputError(f"{path}: more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} Mpx, larger than any "
+                         "image hydranet decodes; downscale the file first") from None
+    except MemoryError:
+        raise InputError(f"{path}: cannot read image (out of memory while decoding it); pass a smaller "
+                         "--max-pixels with --downscale-large, or downscale the file") from None
+    except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{path}: cannot read image ({_one_line(exc)})") from None
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise InputError(f"{path}: image is empty ({image.shape[1]}x{image.shape[0]})")
-    return image
+    return DecodedImage(image, upright)
+
+
+def _reduced(im: Image.Image, path: Path, max_pixels: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """The open image ``im`` decoded at the largest integer reduction of at most ``max_pixels``,
+    and its full size ``(H, W)``, both upright."""
+    w, h = im.size
+    progressive = bool(im.info.get("progressive") or im.info.get("progression"))
+    if im.format in ("JPEG", "MPO") and not progressive:
+        # libjpeg's DCT scaling: the largest of 1/1 .. 1/8 under the limit, else 1/8 and reduce() below.
+        d = next((d for d in (1, 2, 4, 8) if -(-w // d) * -(-h // d) <= max_pixels), 8)
+        im.draft(None, (w // d, h // d))
+    elif w * h > FULL_DECODE_PIXELS:
+        kind = f"progressive {im.format}" if progressive else (im.format or "image")
+        raise ImageTooLarge(f"{path}: {w}x{h} {kind} is {w * h / 1e6:.0f} Mpx; only a baseline JPEG is read "
+                            f"reduced straight from the file, a {kind} over {FULL_DECODE_PIXELS / 1e6:.0f} Mpx "
+                            "would be decoded whole first: downscale the file first")
+    im.load()
+    # After load(): a PNG's EXIF may follow its pixels, and reading it would decode them.
+    orientation = int(im.getexif().get(0x0112, 1) or 1)
+    upright = (w, h) if orientation in (5, 6, 7, 8) else (h, w)
+    if im.mode.startswith("I;16"):
+        im = im.convert("I")  # reduce() averages 32-bit integers, not 16-bit ones
+    elif im.mode in ("1", "P", "PA"):
+        im = im.convert("RGB")  # a palette cannot be averaged
+    dw, dh = im.size
+    f = max(1, math.ceil(math.sqrt(dw * dh / max_pixels)))
+    while -(-dw // f) * -(-dh // f) > max_pixels:
+        f += 1
+    if f > 1:
+        im = im.reduce(f)  # box average of f x f pixels
+    if orientation in _EXIF_TRANSPOSE:
+        im = im.transpose(_EXIF_TRANSPOSE[orientation])
+    return _pil_to_rgb8(im), upright
 
 
 def _one_line(exc: BaseException) -> str:

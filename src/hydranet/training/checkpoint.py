@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError
-from ..fileio import atomic_path
+from ..fileio import atomic_path, remove_stale_temporaries, zip_problem
 
 
 def capture_rng() -> dict[str, Any]:
@@ -41,9 +41,14 @@ def restore_rng(state: dict[str, Any]) -> None:
 
 
 def save_state(path: str | Path, state: dict[str, Any]) -> Path:
-    """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
+    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``.
+
+    Temporary files of earlier saves killed before their rename are removed first, so they
+    never pile up (a checkpoint is as big as the model and its optimiser).
+    """
     path = Path(path)
-    with atomic_path(path) as tmp:
+    remove_stale_temporaries(path)
+    with atomic_path(path, fsync=True) as tmp:
         torch.save(state, tmp)
     return path
 
@@ -52,6 +57,10 @@ def load_state(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no training checkpoint here; check --resume")
+    problem = zip_problem(path)
+    if problem is not None:
+        raise CheckpointError(f"{path}: unreadable training checkpoint ({problem}); "
+                              "resume from another one (last.pt is rewritten every epoch)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:

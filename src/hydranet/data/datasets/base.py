@@ -2,9 +2,10 @@
 
 A concrete format only lists :class:`Record` objects (which files make one sample)
 and says how its label and depth files decode; this base turns them into protocol
-samples. ``on_bad_label`` decides what a missing or undecodable label/depth file
-does: ``"error"`` stops *before* training with one line naming the file (checked by
-:meth:`verify`), ``"missing"`` drops that target for that sample with a warning.
+samples. ``on_bad_label`` decides what a missing or undecodable label/depth file, a
+label/depth map of another size than its image, or an unreadable image does: ``"error"``
+stops *before* training with one line naming the file (checked by :meth:`verify`),
+``"missing"`` drops that target (or, for an image, the sample) with a warning.
 Once training runs, a file that turns bad is always treated as a missing target,
 so an epoch never dies half-way.
 """
@@ -155,18 +156,71 @@ class SegDepthDataset(Dataset):
             self._dropped.add((index, key))
             warnings.warn(f"{message}; {self.records[index].name} is used without {key}", stacklevel=3)
 
-    def verify(self, progress: Callable[[Any], Any] | None = None) -> int:
-        """Decode every label and depth file once; returns the number of targets dropped."""
+    def verify(self, progress: Callable[[Any], Any] | None = None, num_classes: int | None = None,
+               images: bool = False) -> int:
+        """Decode every label and depth file once, and with ``images`` (training) every image too.
+
+        Returns the number of samples and targets dropped. With ``images``, an unreadable
+        image and a label or depth map whose size differs from its image's stop with one line
+        naming the file under ``on_bad_label: error``; under ``missing`` the sample (for an
+        image) or the target is dropped with a warning. Evaluation leaves ``images`` off: it
+        skips an unreadable image by itself. Label ids of ``num_classes`` or more (other than
+        255) are counted in one warning: the loss ignores them like 255, so they cost nothing
+        but may be a forgotten ``remap``.
+        """
+        bad_images: list[int] = []
+        unknown_ids: list[tuple[Path, list[int]]] = []
         indices = range(len(self.records))
         for i in progress(indices) if progress else indices:
+            record = self.records[i]
+            try:
+                size = self.load_image(record).shape[:2] if images else None
+            except InputError as exc:
+                message = str(exc).split("; replace")[0]
+                if self.on_bad_label == "error":
+                    raise InputError(f"{message}; fix or remove the file, or set on_bad_label: missing "
+                                     "to train without it") from None
+                warnings.warn(f"{message}; {record.name} is left out", stacklevel=2)
+                bad_images.append(i)
+                continue
             for key in self.targets:
-                if (i, key) in self._dropped or getattr(self.records[i], key) is None:
+                path = getattr(record, key)
+                if (i, key) in self._dropped or path is None:
                     continue
                 try:
-                    self._load_target(i, key)
+                    target = self._load_target(i, key)
+                    if size is not None and target.shape != size:
+                        raise InputError(f"{path}: {key} is {target.shape[1]}x{target.shape[0]} but the image "
+                                         f"{record.image.name} is {size[1]}x{size[0]}")
                 except InputError as exc:
                     self._bad(i, key, str(exc).split("; replace")[0])
-        return len(self._dropped)
+                    continue
+                if key == "segmentation" and num_classes is not None:
+                    ids = np.unique(target)
+                    extra = ids[(ids >= num_classes) & (ids != IGNORE_INDEX)]
+                    if extra.size:
+                        unknown_ids.append((path, [int(v) for v in extra[:5]]))
+        if unknown_ids:
+            path, ids = unknown_ids[0]
+            warnings.warn(f"{self.description}: {len(unknown_ids)} label file(s) hold class ids >= {num_classes} "
+                          f"(first {path}: {', '.join(map(str, ids))}); training ignores them like 255 "
+                          "(set remap: in the dataset entry if they are classes)", stacklevel=2)
+        if bad_images:
+            self._drop_records(bad_images)
+            warnings.warn(f"{self.description}: {len(bad_images)} unreadable image(s) left out; "
+                          f"{len(self.records)} samples remain", stacklevel=2)
+        return len(bad_images) + len(self._dropped)
+
+    def _drop_records(self, indices: Sequence[int]) -> list[int]:
+        """Leave samples out of the dataset; returns the old indices kept (index-keyed state follows them)."""
+        gone = set(indices)
+        keep = [i for i in range(len(self.records)) if i not in gone]
+        if not keep:
+            raise InputError(f"{self.description}: none of the {len(gone)} images can be read; check the files")
+        new = {old: n for n, old in enumerate(keep)}
+        self.records = [self.records[i] for i in keep]
+        self._dropped = {(new[i], key) for i, key in self._dropped if i in new}
+        return keep
 
     def _load_target(self, index: int, key: str) -> np.ndarray:
         r = self.records[index]

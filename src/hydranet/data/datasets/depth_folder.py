@@ -20,6 +20,7 @@ drops that target with a warning instead, as in :mod:`.base`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,11 @@ class DepthFolder(SegDepthDataset):
                              f"{record.image.name} is {width}x{height}; replace it with the depth map of "
                              "that image or set on_bad_label: missing to evaluate without it")
         return arr.astype(np.float32) / self.depth_scale
+
+    def _drop_records(self, indices: Sequence[int]) -> list[int]:
+        keep = super()._drop_records(indices)
+        self.intrinsics = [self.intrinsics[i] for i in keep]
+        return keep
 
     def __getitem__(self, index: int) -> Sample:
         sample = super().__getitem__(index)
