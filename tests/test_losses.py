@@ -94,3 +94,73 @@ def test_weightings():
     assert w["segmentation"] == pytest.approx(2 * e1 / (e1 + e2)) and w["depth"] == pytest.approx(2 * e2 / (e1 + e2))
     with pytest.raises(ValueError, match="unknown task weighting"):
         build_weighting("magic", ["segmentation"])
+
+
+def test_ordinal_rules_for_camvid():
+    from hydranet.labels import get_label_set
+    from hydranet.training.losses import ordinal_rules
+
+    names = list(get_label_set("camvid11").class_names)
+    rules = ordinal_rules(names)
+    i = {n: k for k, n in enumerate(names)}
+    assert rules[i["road"], i["car"]] and rules[i["road"], i["road"]] and rules[i["pavement"], i["building"]]
+    assert rules[i["building"], i["sky"]] and rules[i["car"], i["road"]] and rules[i["car"], i["building"]]
+    # No rule where the order depends on the scene: a facade above itself, a sign above a car.
+    assert not rules[i["building"], i["building"]] and not rules[i["car"], i["sign"]]
+    assert not rules[i["sky"], i["sky"]] and not rules[i["sky"], i["road"]]
+
+
+def test_ordinal_loss_by_hand():
+    from hydranet.labels import get_label_set
+    from hydranet.training.losses import ordinal_depth_loss_sum, ordinal_rules
+
+    rules = ordinal_rules(get_label_set("camvid11").class_names)
+    sky, building, road, void = 0, 1, 3, 255
+    # One column, top to bottom; the road at row 4 is farther than the road above it (wrong).
+    labels = torch.tensor([sky, sky, building, road, road, road, void]).view(1, 7, 1)
+    depth = torch.tensor([100.0, 100.0, 20.0, 10.0, 12.0, 5.0, 1.0]).view(1, 1, 7, 1).requires_grad_()
+    total, count = ordinal_depth_loss_sum(depth, labels, rules, offsets=(1,), margin=0.01)
+    # Pairs (below, above): building/sky, road/building, road/road twice; the void row takes part in none.
+    assert count.item() == 4
+    assert total.item() == pytest.approx(0.01 + math.log(12.0 / 10.0), abs=1e-6)
+    total.backward()
+    g = depth.grad.view(-1)
+    # Only the violated pair moves: the upper road pixel (row 3) away, the lower one (row 4) nearer.
+    assert g[3].item() == pytest.approx(-1 / 10.0) and g[4].item() == pytest.approx(1 / 12.0)
+    assert g[[0, 1, 2, 5, 6]].abs().max().item() == 0.0
+    # Offsets reaching past the image are skipped; larger offsets pair rows further apart.
+    total2, count2 = ordinal_depth_loss_sum(depth, labels, rules, offsets=(2, 9), margin=0.0)
+    assert count2.item() == 4 and total2.item() == 0.0  # sky/building, building/road, road/road x 2
+
+
+def test_ordinal_offsets_are_checked():
+    from hydranet.errors import InputError
+    from hydranet.training.config import load_config, validate_config
+
+    cfg = load_config(None, ["data.train=[{type: folder, root: x}]", "steps=1"])
+    cfg["loss"]["ordinal"]["offsets"] = [0, 3]
+    with pytest.raises(InputError, match="loss.ordinal.offsets"):
+        validate_config(cfg)
+
+
+def test_counts_from_targets_alone_are_the_loss_normalisers():
+    from hydranet.labels import get_label_set
+    from hydranet.training.losses import (depth_count, ordinal_count, ordinal_depth_loss_sum, ordinal_rules,
+                                          segmentation_count)
+
+    torch.manual_seed(0)
+    labels = torch.randint(0, 13, (2, 9, 7))
+    labels[0, :2] = 255
+    logits = torch.randn(2, 11, 9, 7)
+    cw = torch.rand(11) + 0.5
+    assert segmentation_count(labels, 11, class_weights=cw).item() == pytest.approx(
+        segmentation_loss_sum(logits, labels, class_weights=cw)[1].item(), rel=1e-6)
+    depth = torch.rand(2, 1, 9, 7) * 10
+    depth[1] = 0.0  # the second image has no depth at all
+    depth[0, 0, 0, 0] = float("nan")
+    pred = torch.rand(2, 1, 9, 7) + 1
+    for kind in ("berhu", "l1", "log_l1", "silog"):
+        assert depth_count(depth, kind).item() == depth_loss_sum(pred, depth, kind)[1].item()
+    assert depth_count(depth, "silog").item() == 1 and depth_count(depth, "l1").item() == 62
+    rules = ordinal_rules(get_label_set("camvid11").class_names)
+    assert ordinal_count(labels, rules, (1, 3)).item() == ordinal_depth_loss_sum(pred, labels, rules, (1, 3))[1].item()

@@ -199,8 +199,9 @@ def test_cli_stop_and_resume(tmp_path):
 
 def test_unreadable_image_mid_epoch_is_skipped_not_fatal(tmp_path):
     cfg = tiny_config(tmp_path, steps=3)
-    (tmp_path / "data" / "images" / "3.png").write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
     trainer = Trainer(cfg, log=lambda m: None)
+    # The file turns bad after the check before training (which would refuse it, on_bad_label: error).
+    (tmp_path / "data" / "images" / "3.png").write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
     with pytest.warns(UserWarning, match=r"skipping sample 3: .*3\.png: cannot read image"):
         trainer.fit()
     assert trainer.step == 3
@@ -267,3 +268,18 @@ def test_a_second_run_never_replaces_the_first_without_resume_or_overwrite(tmp_p
     rows = (out / "train.csv").read_text().splitlines()
     assert len(rows) == 1 + 2  # header + this run's two steps, not appended to the first run's
     assert (out / "last.safetensors").read_bytes() != before["last.safetensors"]
+
+
+def test_ordinal_loss_trains_and_is_logged(tmp_path):
+    cfg = tiny_config(tmp_path, steps=2)
+    cfg["loss"]["weighting"] = "fixed"
+    cfg["loss"]["ordinal"] = {"weight": 0.5, "offsets": [1, 4], "margin": 0.01}
+    with pytest.raises(InputError, match="loss.ordinal needs class names"):
+        Trainer(copy.deepcopy(cfg), log=lambda m: None)  # 3 nameless classes: no rule applies
+    cfg["model"].update(num_classes=11, label_set="camvid11")
+    trainer = Trainer(cfg, log=lambda m: None)
+    assert trainer.weighting.current_weights()["ordinal"] == 0.5
+    trainer.fit()
+    rows = list(csv.DictReader((tmp_path / "run" / "train.csv").open()))
+    # Labels 0-2 are sky, building and pole: building below sky is a rule, so pairs exist.
+    assert all(float(r["loss_ordinal"]) >= 0.0 for r in rows) and len(rows) == 2

@@ -7,14 +7,20 @@ bundled model's recipe. Unknown keys are errors (a typo must not silently train 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ..data.weather import WEATHER_KINDS
 from ..errors import InputError
+from ..evaluation.protocols import PROTOCOLS
+from ..model.config import ENCODERS, MAX_CLASSES, MAX_DECODER_CHANNELS, TASKS
 from .losses import DEPTH_LOSSES
+from .weighting import WEIGHTINGS
 
 DEFAULTS: dict[str, Any] = {
     "seed": 0,
@@ -38,7 +44,7 @@ DEFAULTS: dict[str, Any] = {
         "val": [],
         "on_bad_label": "error",      # error (stop before training) | missing (drop the target)
         "num_workers": 0,
-        "verify": True,               # decode every label/depth file once before training
+        "verify": True,               # decode every image/label/depth file once before training
     },
     "augment": {
         "resize": None,               # [H, W] before everything else
@@ -77,6 +83,8 @@ DEFAULTS: dict[str, Any] = {
         "weighting": "fixed",         # fixed | uncertainty | dwa
         "weights": {"segmentation": 1.0, "depth": 1.0},
         "dwa_temperature": 2.0,
+        # Column order of depths from the labels (losses.ordinal_rules); weight 0 turns it off.
+        "ordinal": {"weight": 0.0, "offsets": [2, 8, 24], "margin": 0.01},
     },
     "batch_size": 8,                  # global batch (split across DDP ranks)
     "accumulate": 1,                  # gradient accumulation steps per optimiser step
@@ -91,6 +99,188 @@ DEFAULTS: dict[str, Any] = {
     "tensorboard": True,
 }
 
+# Mappings that are one value (replaced as a whole by a config), not a section of keys.
+LEAF_MAPPINGS: tuple[str, ...] = ("weights",)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one config value may be; :meth:`expected` says it in words for the error message."""
+
+    kind: str                       # bool | int | number | text | choice | pair | list | mapping | any
+    low: float | None = None        # the smallest number allowed (of the value, or of each item)
+    high: float | None = None       # the largest number allowed
+    above: bool = False             # ``low`` itself is not allowed (> low rather than >= low)
+    optional: bool = False          # null (None) is allowed
+    choices: tuple[str, ...] = ()   # choice: the words allowed; list / mapping: the names allowed
+    item: str = "number"            # pair / list / mapping: what each item is (int, number, text, mapping)
+    ordered: bool = False           # pair: the first is at most the second
+    nonempty: bool = False          # list: at least one item
+    form: str = ""                  # pair: how it is written, e.g. [H, W]
+
+    def accepts(self, value: Any) -> bool:
+        if value is None:
+            return self.optional
+        if self.kind == "any":
+            return True
+        if self.kind == "bool":
+            return isinstance(value, bool)
+        if self.kind == "choice":
+            return isinstance(value, str) and value in self.choices
+        if self.kind in ("int", "number", "text"):
+            return self._item(self.kind, value)
+        if self.kind in ("pair", "list"):
+            if not isinstance(value, list) or not all(self._item(self.item, v) for v in value):
+                return False
+            if self.kind == "pair":
+                return len(value) == 2 and (not self.ordered or value[0] <= value[1])
+            return bool(value) or not self.nonempty
+        if self.kind == "mapping":
+            return isinstance(value, Mapping) and all(
+                isinstance(k, str) and (not self.choices or k in self.choices) and self._item(self.item, v)
+                for k, v in value.items())
+        raise ValueError(f"unknown rule kind {self.kind!r}")
+
+    def _item(self, kind: str, value: Any) -> bool:
+        if kind == "text":
+            return isinstance(value, str) and (not self.choices or value in self.choices)
+        if kind == "mapping":
+            return isinstance(value, Mapping)
+        if isinstance(value, bool) or not isinstance(value, int if kind == "int" else (int, float)):
+            return False  # YAML's true / false are not numbers here
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        if self.low is not None and (value < self.low or (self.above and value == self.low)):
+            return False
+        return self.high is None or value <= self.high
+
+    def _bounds(self) -> str:
+        if self.low is not None and self.high is not None:
+            return f" from {self.low:g} to {self.high:g}"
+        if self.low is not None:
+            return f" {'>' if self.above else '>='} {self.low:g}"
+        return f" <= {self.high:g}" if self.high is not None else ""
+
+    def expected(self) -> str:
+        """E.g. ``a whole number >= 1``, ``one of sgd, adam, adamw``, ``[low, high]: two numbers > 0 ...``."""
+        plural = {"int": "whole numbers", "number": "numbers", "text": "names", "mapping": "mappings"}
+        items = plural[self.item] + (self._bounds() if self.item in ("int", "number") else "")
+        if self.item == "text" and self.choices:
+            items = f"names from {', '.join(self.choices)}"
+        text = {
+            "any": "any value",
+            "bool": "true or false",
+            "int": f"a whole number{self._bounds()}",
+            "number": f"a number{self._bounds()}",
+            "text": "text",
+            "choice": f"one of {', '.join(self.choices)}",
+            "pair": f"{self.form or '[a, b]'}: two {items}"
+                    + (", the first at most the second" if self.ordered else ""),
+            "list": f"a {'non-empty ' if self.nonempty else ''}list of {items}",
+            "mapping": f"a mapping of {', '.join(self.choices) or 'names'} to {items}",
+        }[self.kind]
+        return text + (", or null" if self.optional else "")
+
+
+_TEXT_OR_NULL = Rule("text", optional=True)
+_SIZE = Rule("pair", item="int", low=1, optional=True, form="[H, W]")
+
+# Every leaf of DEFAULTS is checked by its rule here or, when it has none, by the type of its
+# default: true/false, a whole number >= 0, a number >= 0 or text. Keys whose default is null
+# or a list must have a rule (tests/test_robustness.py checks that none is forgotten).
+RULES: dict[str, Rule] = {
+    "model.encoder": Rule("choice", choices=ENCODERS, optional=True),
+    "model.num_classes": Rule("int", low=1, high=MAX_CLASSES, optional=True),
+    "model.label_set": _TEXT_OR_NULL,
+    "model.tasks": Rule("list", item="text", choices=TASKS, nonempty=True, optional=True),
+    "model.init": _TEXT_OR_NULL,
+    "model.encoder_weights": _TEXT_OR_NULL,
+    "model.depth_range": Rule("pair", low=0, ordered=True, optional=True, form="[near, far] metres"),
+    "model.canonical_focal": Rule("number", low=1, high=1e5, optional=True),
+    "model.decoder_channels": Rule("int", low=1, high=MAX_DECODER_CHANNELS, optional=True),
+    "model.bn_momentum": Rule("number", low=0, high=1, optional=True),
+    "model.name": _TEXT_OR_NULL,
+    "data.train": Rule("list", item="mapping"),
+    "data.val": Rule("list", item="mapping"),
+    "data.on_bad_label": Rule("choice", choices=("error", "missing")),
+    "augment.resize": _SIZE,
+    "augment.scale": Rule("pair", low=0, above=True, ordered=True, optional=True, form="[low, high]"),
+    "augment.crop_size": _SIZE,
+    "augment.color_jitter": Rule("number", low=0, high=1),
+    "augment.weather_p": Rule("number", low=0, high=1),
+    "augment.weather_kinds": Rule("list", item="text", choices=WEATHER_KINDS, nonempty=True, optional=True),
+    "augment.weather_severity": Rule("pair", item="int", low=1, high=5, ordered=True, form="[low, high]"),
+    "val.resize": _SIZE,
+    "val.batch_size": Rule("int", low=1),
+    "val.every": Rule("int", low=1),
+    "val.max_images": Rule("int", low=1, optional=True),
+    "val.depth_protocol": Rule("choice", choices=tuple(PROTOCOLS), optional=True),
+    "optim.name": Rule("choice", choices=("sgd", "adam", "adamw")),
+    "optim.momentum": Rule("number", low=0, high=1),
+    "optim.schedule": Rule("choice", choices=("poly", "step", "constant")),
+    "optim.step_size": Rule("int", low=1),
+    "optim.gamma": Rule("number", low=0, above=True),
+    "optim.grad_clip": Rule("number", low=0, above=True, optional=True),
+    "loss.depth": Rule("choice", choices=tuple(DEPTH_LOSSES)),
+    "loss.class_weights": Rule("list", low=0, nonempty=True, optional=True),
+    "loss.weighting": Rule("choice", choices=tuple(WEIGHTINGS)),
+    "loss.weights": Rule("mapping", choices=("segmentation", "depth"), low=0),
+    "loss.dwa_temperature": Rule("number", low=0, above=True),
+    "loss.ordinal.offsets": Rule("list", item="int", low=1, nonempty=True),
+    "batch_size": Rule("int", low=1),
+    "accumulate": Rule("int", low=1),
+    "epochs": Rule("int", low=1, optional=True),
+    "steps": Rule("int", low=1, optional=True),
+    "threads": Rule("int", low=1, optional=True),
+    "log_every": Rule("int", low=1),
+}
+
+
+def leaf_keys(tree: Mapping[str, Any] = DEFAULTS, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """``(dotted key, value)`` of every leaf of a config tree (DEFAULTS by default)."""
+    for key, value in tree.items():
+        if isinstance(value, Mapping) and key not in LEAF_MAPPINGS:
+            yield from leaf_keys(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def rule_for(key: str) -> Rule:
+    """The rule of a dotted key: its entry in RULES, else the type of its default value."""
+    if key in RULES:
+        return RULES[key]
+    default: Any = DEFAULTS
+    for part in key.split("."):
+        default = default[part]
+    if isinstance(default, bool):
+        return Rule("bool")
+    if isinstance(default, int):
+        return Rule("int", low=0)
+    if isinstance(default, float):
+        return Rule("number", low=0)
+    if isinstance(default, str):
+        return Rule("text")
+    return Rule("any", optional=True)  # a new key without a rule yet: tests/test_robustness.py fails
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_rules(cfg: Mapping[str, Any]) -> None:
+    """Every leaf of ``cfg`` against its rule; the first wrong one is an InputError naming the key."""
+    for key, _ in leaf_keys(DEFAULTS):
+        value: Any = cfg
+        for part in key.split("."):
+            if not isinstance(value, Mapping) or part not in value:
+                break  # a hand-built config without this key: the code reading it decides
+            value = value[part]
+        else:
+            rule = rule_for(key)
+            if not rule.accepts(value):
+                raise InputError(f"config {key}: {_short(value)} is not allowed; expected {rule.expected()}")
+
 
 def _merge(base: dict[str, Any], update: Mapping[str, Any], path: str = "") -> dict[str, Any]:
     for key, value in update.items():
@@ -100,7 +290,7 @@ def _merge(base: dict[str, Any], update: Mapping[str, Any], path: str = "") -> d
         if isinstance(base[key], dict) and not isinstance(value, Mapping):
             raise InputError(f"config {where}: {value!r} is not allowed; expected a mapping of keys to "
                              f"values (known: {', '.join(sorted(base[key])) or 'any'})")
-        if isinstance(base[key], dict) and key not in ("weights",):
+        if isinstance(base[key], dict) and key not in LEAF_MAPPINGS:
             _merge(base[key], value, where + ".")
         else:
             base[key] = value
@@ -198,10 +388,15 @@ def validate_config(cfg: Mapping[str, Any]) -> None:
         raise InputError("set epochs or steps in the config (or --epochs / --steps)")
     if int(cfg["batch_size"]) < 1 or int(cfg["accumulate"]) < 1:
         raise InputError("batch_size and accumulate must be at least 1")
-    if cfg["data"]["on_bad_label"] not in ("error", "missing"):
-        raise InputError("data.on_bad_label must be error or missing")
+    _number(cfg["loss"]["ordinal"], "weight", "loss.ordinal")
+    _number(cfg["loss"]["ordinal"], "margin", "loss.ordinal")
+    offsets = cfg["loss"]["ordinal"]["offsets"]
+    if not isinstance(offsets, list) or not offsets or not all(isinstance(k, int) and k > 0 for k in offsets):
+        raise InputError(f"config loss.ordinal.offsets: {offsets!r} is not allowed; expected a list of "
+                         "positive whole row offsets such as [2, 8, 24]")
     if cfg["loss"]["depth"] not in DEPTH_LOSSES:
         raise InputError(f"unknown loss.depth {cfg['loss']['depth']!r}; choose from {', '.join(DEPTH_LOSSES)}")
+    check_rules(cfg)
 
 
 def dump_config(cfg: Mapping[str, Any]) -> str:

@@ -18,6 +18,20 @@ from ..data.sample import IGNORE_INDEX
 
 DEPTH_LOSSES: tuple[str, ...] = ("berhu", "l1", "log_l1", "silog")
 
+# Ordinal constraints need no camera: in one image column, what lies above a ground pixel
+# is farther (the ground recedes to the horizon, and anything standing on it stands behind
+# that point), sky is farther than anything below it, and the ground seen above a road user
+# or a building seen above it is behind it. They reach the pixels pseudo-depth leaves empty.
+ORDINAL_GROUND: tuple[str, ...] = ("road", "pavement", "sidewalk", "terrain")
+ORDINAL_STANDING: tuple[str, ...] = ("building", "wall", "pole", "tree", "vegetation", "sign",
+                                     "traffic sign", "traffic light", "fence", "car", "truck", "bus",
+                                     "train", "motorcycle", "bicycle", "pedestrian", "bicyclist",
+                                     "person", "rider")
+ORDINAL_ROAD_USERS: tuple[str, ...] = ("car", "truck", "bus", "motorcycle", "bicycle", "pedestrian",
+                                       "bicyclist", "person", "rider")
+ORDINAL_BEHIND_ROAD_USERS: tuple[str, ...] = ORDINAL_GROUND + ("building", "wall")
+ORDINAL_SKY: tuple[str, ...] = ("sky",)
+
 
 def _full_precision(x: Tensor) -> Tensor:
     """bf16/fp16 (autocast) outputs are promoted to float32; float64 stays float64."""
@@ -38,18 +52,28 @@ def segmentation_loss_sum(logits: Tensor, target: Tensor, ignore_index: int = IG
     (PyTorch's weighted-mean convention).
     """
     logits = _upsample(_full_precision(logits), target.shape[-2:])
-    # Ids the model has no class for (a label set that was not remapped) are ignored, not clamped.
-    valid = (target != ignore_index) & (target >= 0) & (target < logits.shape[1])
+    valid = _valid_labels(target, logits.shape[1], ignore_index)
     if class_weights is not None:
         class_weights = class_weights.to(logits.device, logits.dtype)
     losses = F.cross_entropy(logits, target.clamp(0, logits.shape[1] - 1).where(valid, target * 0),
                              weight=class_weights, reduction="none")
-    if class_weights is not None:
-        w = class_weights[target.clamp(0, logits.shape[1] - 1)] * valid
-    else:
-        w = valid.to(logits.dtype)
     total = (losses * valid).sum() + 0.0 * logits.sum()
-    return total, w.sum().detach()
+    return total, segmentation_count(target, logits.shape[1], ignore_index, class_weights).to(logits.dtype)
+
+
+def _valid_labels(target: Tensor, num_classes: int, ignore_index: int) -> Tensor:
+    # Ids the model has no class for (a label set that was not remapped) are ignored, not clamped.
+    return (target != ignore_index) & (target >= 0) & (target < num_classes)
+
+
+def segmentation_count(target: Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX,
+                       class_weights: Tensor | None = None) -> Tensor:
+    """The normaliser of :func:`segmentation_loss_sum`, from the labels alone (no prediction)."""
+    valid = _valid_labels(target, num_classes, ignore_index)
+    if class_weights is None:
+        return valid.sum().double()
+    w = class_weights.to(target.device, torch.float64)[target.clamp(0, num_classes - 1)]
+    return (w * valid).sum()
 
 
 def _valid_depth(pred: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -86,11 +110,11 @@ def depth_loss_sum(pred: Tensor, target: Tensor, kind: str = "berhu",
         mean_d = d.flatten(1).sum(1) / n.clamp_min(1)
         mean_d2 = (d * d).flatten(1).sum(1) / n.clamp_min(1)
         per_image = (mean_d2 - 0.85 * mean_d ** 2) * has
-        return per_image.sum() + zero, has.sum().to(p.dtype)
+        return per_image.sum() + zero, depth_count(target, kind).to(p.dtype)
     if kind == "log_l1":
         # |p| because inference reads depth as abs(head output); the clamp keeps log finite.
         err = (p.abs().clamp_min(1e-3).log() - t.clamp_min(1e-3).log()).abs()
-        return (err * valid).sum() + zero, valid.sum().to(p.dtype)
+        return (err * valid).sum() + zero, depth_count(target, kind).to(p.dtype)
     err = (p - t).abs()
     if kind == "l1":
         loss = err
@@ -100,7 +124,80 @@ def depth_loss_sum(pred: Tensor, target: Tensor, kind: str = "berhu",
         loss = torch.where(err <= c, err, (err * err + c * c) / (2 * c))
     else:
         raise ValueError(f"unknown depth loss {kind!r}; choose from {', '.join(DEPTH_LOSSES)}")
-    return (loss * valid).sum() + zero, valid.sum().to(p.dtype)
+    return (loss * valid).sum() + zero, depth_count(target, kind).to(p.dtype)
+
+
+def ordinal_rules(class_names: Sequence[str]) -> Tensor:
+    """``rules[b, a]`` is True when class ``a`` seen above class ``b`` in a column must be farther.
+
+    Rules (names the label set does not have are skipped): above ground, ground and standing
+    classes; above anything but sky, sky; above a road user, ground, buildings and walls.
+    """
+    names = [n.lower() for n in class_names]
+    ids = {n: i for i, n in enumerate(names)}
+
+    def pick(group: Sequence[str]) -> list[int]:
+        return [ids[n] for n in group if n in ids]
+
+    rules = torch.zeros(len(names), len(names), dtype=torch.bool)
+    ground, standing, sky = pick(ORDINAL_GROUND), pick(ORDINAL_STANDING), pick(ORDINAL_SKY)
+    for b in ground:
+        rules[b, ground + standing] = True
+    for b in range(len(names)):
+        if b not in sky:
+            rules[b, sky] = True
+    for b in pick(ORDINAL_ROAD_USERS):
+        rules[b, pick(ORDINAL_BEHIND_ROAD_USERS)] = True
+    return rules
+
+
+def ordinal_depth_loss_sum(pred: Tensor, labels: Tensor, rules: Tensor,
+                           offsets: Sequence[int] = (2, 8, 24),
+                           margin: float = 0.01) -> tuple[Tensor, Tensor]:
+    """Hinge on log-depth order for pixel pairs one above the other, summed, and the pair count.
+
+    For every pixel ``(v, u)`` of class ``b`` and the pixel ``(v - k, u)`` of class ``a`` with
+    ``rules[b, a]``, the loss is ``max(0, margin - (log|p(v-k,u)| - log|p(v,u)|))``: zero once
+    the upper pixel is farther by ``margin`` in log-depth, so only wrong orderings cost. Labels
+    outside the rules' classes (ignore) take part in no pair.
+    """
+    p = _upsample(_full_precision(pred), labels.shape[-2:])[:, 0].abs().clamp_min(1e-3).log()
+    total = 0.0 * p.sum()
+    count = torch.zeros((), dtype=p.dtype, device=p.device)
+    for k, pair in _ordinal_pairs(labels, rules, offsets):
+        gap = p[:, :-k] - p[:, k:]
+        total = total + (F.relu(margin - gap) * pair).sum()
+        count = count + pair.sum().to(p.dtype)
+    return total, count.detach()
+
+
+def _ordinal_pairs(labels: Tensor, rules: Tensor, offsets: Sequence[int]):
+    """``(k, pair mask (N, H - k, W))`` for each usable offset: pixel (v, u) with (v - k, u)."""
+    lab = labels.long()
+    if lab.dim() == 4:
+        lab = lab[:, 0]
+    rules = rules.to(lab.device)
+    n = rules.shape[0]
+    known = (lab >= 0) & (lab < n)
+    lab = lab.clamp(0, n - 1)
+    for k in offsets:
+        if 0 < k < lab.shape[-2]:
+            yield k, rules[lab[:, k:], lab[:, :-k]] & known[:, k:] & known[:, :-k]
+
+
+def ordinal_count(labels: Tensor, rules: Tensor, offsets: Sequence[int] = (2, 8, 24)) -> Tensor:
+    """The normaliser of :func:`ordinal_depth_loss_sum` (ordered pairs), from the labels alone."""
+    return sum((pair.sum().double() for _, pair in _ordinal_pairs(labels, rules, offsets)),
+               torch.zeros((), dtype=torch.float64))
+
+
+def depth_count(target: Tensor, kind: str = "berhu") -> Tensor:
+    """The normaliser of :func:`depth_loss_sum`, from the targets alone: valid pixels, or for
+    ``silog`` the images with any."""
+    valid = torch.isfinite(target) & (target > 0)
+    if kind == "silog":
+        return (valid.flatten(1).sum(1) > 0).sum().double()
+    return valid.sum().double()
 
 
 def segmentation_loss(logits: Tensor, target: Tensor, ignore_index: int = IGNORE_INDEX,

@@ -29,12 +29,15 @@ from ..data.datasets import MixedDataset, build_dataset
 from ..data.sample import collate
 from ..data.transforms import training_transform
 from ..errors import CheckpointError, HydranetError, InputError
+from ..fileio import remove_stale_temporaries
+from ..labels import get_label_set
 from ..evaluation.evaluate import evaluate, model_predict_fn
 from ..model import HydraNet
 from .checkpoint import capture_rng, load_state, restore_rng, save_state
 from .config import dump_config
 from .distributed import DistInfo, all_reduce_max, all_reduce_sum, barrier, convert_batchnorm
-from .losses import berhu_threshold, depth_loss_sum, segmentation_loss_sum
+from .losses import (berhu_threshold, depth_count, depth_loss_sum, ordinal_count, ordinal_depth_loss_sum,
+                     ordinal_rules, segmentation_count, segmentation_loss_sum)
 from .model_setup import build_model, init_weights, load_encoder_weights
 from .optim import build_optimizer, build_scheduler
 from .weighting import build_weighting
@@ -100,7 +103,8 @@ class TrainStep(nn.Module):
     """Model + task weighting; ``forward(batch)`` returns the weighted loss and per-task losses."""
 
     def __init__(self, model: HydraNet, weighting: nn.Module, depth_loss: str,
-                 class_weights: Tensor | None, world: int, bf16: bool) -> None:
+                 class_weights: Tensor | None, world: int, bf16: bool,
+                 ordinal: Mapping[str, Any] | None = None) -> None:
         super().__init__()
         self.model = model
         self.weighting = weighting
@@ -108,8 +112,38 @@ class TrainStep(nn.Module):
         self.register_buffer("class_weights", class_weights if class_weights is not None else torch.empty(0))
         self.world = world
         self.bf16 = bf16
+        self.ordinal = dict(ordinal) if ordinal else None
+        rules = torch.empty(0, dtype=torch.bool)
+        if self.ordinal:
+            cfg = model.config
+            names = cfg.class_names or (get_label_set(cfg.label_set).class_names if cfg.label_set else ())
+            rules = ordinal_rules(names)
+            if len(names) != cfg.num_classes or not rules.any():
+                raise InputError("loss.ordinal needs class names such as road, sky and car in the model's "
+                                 "configuration; set loss.ordinal.weight: 0 for this label set")
+        self.register_buffer("ordinal_rules", rules, persistent=False)
 
-    def forward(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+    def target_counts(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Each task's loss normaliser for ``batch``, from its targets alone (no forward pass)."""
+        cw = self.class_weights if self.class_weights.numel() else None
+        counts = {"segmentation": segmentation_count(batch["segmentation"], self.model.config.num_classes,
+                                                     class_weights=cw)}
+        if "depth" in self.model.config.tasks:
+            counts["depth"] = depth_count(batch["depth"], self.depth_loss)
+            if self.ordinal:
+                counts["ordinal"] = ordinal_count(batch["segmentation"], self.ordinal_rules,
+                                                  self.ordinal["offsets"])
+        return counts
+
+    def forward(self, batch: Mapping[str, Tensor],
+                normalizers: Mapping[str, Tensor] | None = None) -> tuple[Tensor, dict[str, float]]:
+        """``(weighted loss, per-task mean losses of this batch)``.
+
+        ``normalizers``: per task, the count to divide this batch's loss sum by instead of its
+        own (global over ranks). Gradient accumulation passes the count of the whole optimiser
+        step divided by the number of micro-batches, so that micro-batches with more labelled
+        or depth pixels weigh more, as in one larger batch.
+        """
         dtype = self.model.segm.weight.dtype
         image = batch["image"].to(dtype)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
@@ -125,12 +159,17 @@ class TrainStep(nn.Module):
                 c = all_reduce_max(berhu_threshold(out["depth"], batch["depth"]))
             ds, dn = depth_loss_sum(out["depth"], batch["depth"], self.depth_loss, threshold=c)
             terms.append(("depth", ds, dn))
+            if self.ordinal:
+                os_, on = ordinal_depth_loss_sum(out["depth"], batch["segmentation"], self.ordinal_rules,
+                                                 self.ordinal["offsets"], self.ordinal["margin"])
+                terms.append(("ordinal", os_, on))
         for task, total, count in terms:
             stats = all_reduce_sum(torch.stack([count.detach().double(), total.detach().double()]))
-            if stats[0] > 0:
+            norm = stats[0] if normalizers is None else normalizers[task].to(stats.dtype)
+            if stats[0] > 0 and norm > 0:
                 # Dividing by the global count and multiplying by the world size makes DDP's
                 # gradient average equal the single-process mean over the global batch.
-                losses[task] = total * self.world / stats[0]
+                losses[task] = total * self.world / norm
                 logged[task] = float(stats[1] / stats[0])
             else:
                 losses[task] = 0.0 * total  # keeps the head in the graph, adds nothing
@@ -139,8 +178,20 @@ class TrainStep(nn.Module):
         return loss, logged
 
 
+def _groups(batches: Any, size: int):
+    """Consecutive lists of ``size`` batches (the last may be shorter)."""
+    group: list[Any] = []
+    for batch in batches:
+        group.append(batch)
+        if len(group) == size:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
 def _progress(enabled: bool) -> Callable[[Any], Any] | None:
-    return (lambda it: tqdm(it, desc="checking labels", leave=False)) if enabled else None
+    return (lambda it: tqdm(it, desc="checking images and labels", leave=False)) if enabled else None
 
 
 class Trainer:
@@ -199,7 +250,14 @@ class Trainer:
 
         lcfg = cfg["loss"]
         tasks = [t for t in self.model.config.tasks if t in ("segmentation", "depth")]
-        self.weighting = build_weighting(lcfg["weighting"], tasks, lcfg.get("weights"),
+        weights = dict(lcfg.get("weights") or {})
+        ordinal = lcfg["ordinal"] if float(lcfg["ordinal"]["weight"]) > 0 and "depth" in tasks else None
+        if ordinal:
+            # The order of depths in a column is a third loss, weighted like the other two.
+            tasks.append("ordinal")
+            weights["ordinal"] = float(ordinal["weight"])
+            ordinal = {"offsets": [int(k) for k in ordinal["offsets"]], "margin": float(ordinal["margin"])}
+        self.weighting = build_weighting(lcfg["weighting"], tasks, weights,
                                          float(lcfg.get("dwa_temperature", 2.0)))
         if cfg["float64"]:
             self.weighting.double()
@@ -210,7 +268,7 @@ class Trainer:
                 raise InputError(f"loss.class_weights has {len(cw)} values for "
                                  f"{self.model.config.num_classes} classes")
         self.step_module = TrainStep(self.model, self.weighting, lcfg["depth"], cw,
-                                     self.dist.world_size, bool(cfg["bf16"]))
+                                     self.dist.world_size, bool(cfg["bf16"]), ordinal)
         self.optimizer = build_optimizer(self.model, cfg["optim"], list(self.weighting.parameters()))
         self.scheduler = build_scheduler(self.optimizer, self.total_steps, cfg["optim"])
         self.runner: nn.Module = self.step_module
@@ -240,7 +298,8 @@ class Trainer:
         for entry in entries:
             ds = build_dataset(entry, label_set, on_bad_label=self.cfg["data"]["on_bad_label"])
             if self.cfg["data"]["verify"] and hasattr(ds, "verify") and split == "train":
-                ds.verify(_progress(self.dist.is_main))
+                ds.verify(_progress(self.dist.is_main), num_classes=self.model.config.num_classes,
+                          images=True)
             built.append(ds)
         if len(built) == 1:
             return built[0]
@@ -327,6 +386,13 @@ class Trainer:
         flat["detail"] = res
         return flat
 
+    def _step_normalizers(self, group: Sequence[Mapping[str, Tensor]]) -> dict[str, Tensor]:
+        """Per task, the optimiser step's target count (all ranks) per micro-batch."""
+        per_batch = [self.step_module.target_counts(b) for b in group]
+        tasks = list(per_batch[0])
+        totals = all_reduce_sum(torch.stack([sum(c[t] for c in per_batch) for t in tasks]))
+        return {t: totals[i] / len(group) for i, t in enumerate(tasks)}
+
     # -- the loop -------------------------------------------------------------------------
     def fit(self, resume: str | Path | None = None, stop_after: int | None = None) -> dict[str, Any]:
         """Train until ``total_steps`` (or ``stop_after`` more steps); returns a summary."""
@@ -342,6 +408,8 @@ class Trainer:
                 (self.out / name).unlink(missing_ok=True)
         if self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
+            for name in RUN_FILES:  # temporary files of saves that a killed run never renamed
+                remove_stale_temporaries(self.out / name)
             (self.out / "config.yaml").write_text(dump_config(self.cfg))
         writer = self._tensorboard()
         target = self.total_steps if stop_after is None else min(self.total_steps, self.step + int(stop_after))
@@ -359,15 +427,16 @@ class Trainer:
                 in_epoch = self.step % self.steps_per_epoch
                 stop_step = min(self.steps_per_epoch, in_epoch + (target - self.step))
                 loader = self._loader(self.epoch, in_epoch * self.accumulate, stop_step * self.accumulate)
-                micro = 0
-                for batch in loader:
-                    loss, logged = self.runner(batch)
-                    (loss / self.accumulate).backward()
-                    for t, v in logged.items():
-                        self.epoch_sums[t] = self.epoch_sums.get(t, 0.0) + v
-                        self.epoch_counts[t] = self.epoch_counts.get(t, 0) + 1
-                    micro += 1
-                    if micro % self.accumulate:
+                for group in _groups(loader, self.accumulate):
+                    normalizers = self._step_normalizers(group) if len(group) > 1 else None
+                    for batch in group:
+                        loss, logged = self.runner(batch, normalizers)
+                        (loss / len(group)).backward()
+                        for t, v in logged.items():
+                            self.epoch_sums[t] = self.epoch_sums.get(t, 0.0) + v
+                            self.epoch_counts[t] = self.epoch_counts.get(t, 0) + 1
+                    if len(group) < self.accumulate:
+                        self.optimizer.zero_grad(set_to_none=True)  # an incomplete step is not taken
                         continue
                     if self.cfg["optim"].get("grad_clip"):
                         nn.utils.clip_grad_norm_(self.step_module.parameters(), float(self.cfg["optim"]["grad_clip"]))
@@ -450,7 +519,7 @@ class Trainer:
         if self.step % every and self.step != self.total_steps:
             return
         row = {"step": self.step, "epoch": self.epoch, "loss": loss, "lr_encoder": lrs[0], "lr_decoder": lrs[1]}
-        for t in ("segmentation", "depth"):
+        for t in ("segmentation", "depth") + (("ordinal",) if self.step_module.ordinal else ()):
             row[f"loss_{t}"] = logged.get(t, float("nan"))
             row[f"weight_{t}"] = weights.get(t, float("nan"))
         self._csv("train.csv", row)
