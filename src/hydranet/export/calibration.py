@@ -160,6 +160,28 @@ class CalibrationSource:
         self.config, self.spec, self.count, self.size = config, spec, count, size
         self._cache: dict[tuple[int, int], list[np.ndarray]] = {}
 
+    def digest(self, size: tuple[int, int] | None = None) -> str:
+        """A key for the inputs :meth:`batches` gives at ``size``, cheap to compute.
+
+        Generated scenes are keyed by count, size and the generator's code; a folder by its
+        files' names, sizes and times; given arrays by their bytes.
+        """
+        import hashlib
+        import inspect
+
+        from .cache import arrays_digest
+
+        if isinstance(self.spec, (list, tuple)):
+            return arrays_digest(self.batches(size))
+        h = hashlib.sha256(f"{self.count}:{size or self.size}:{self.config.mean}:{self.config.std}".encode())
+        if self.spec is None:
+            h.update(inspect.getsource(street_scene).encode())
+        else:
+            for f in list_images(self.spec)[: self.count * 4]:
+                st = f.stat()
+                h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+        return h.hexdigest()
+
     def batches(self, size: tuple[int, int] | None = None) -> list[np.ndarray]:
         if isinstance(self.spec, (list, tuple)):
             return list(self.spec) if size is None else resize_batches(self.spec, size)

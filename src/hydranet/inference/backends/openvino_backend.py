@@ -17,7 +17,10 @@ from ...export.openvino import (
     cpu_threads,
     effective_precision,
     read_openvino,
+    save_openvino,
+    set_rt_metadata,
 )
+from ...export.cache import entry_path, model_digest
 from ...export.quantize import quantize_openvino
 from ...model import HydraNet
 from .base import CompiledByShape, ExportedBackend, GraphsBySize, Size, check_batch
@@ -43,7 +46,9 @@ class OpenVINOBackend(ExportedBackend):
     ``fp32``, ``bf16`` (the inference precision hint; CPUs without AVX512_BF16 / AMX run
     f32, see :meth:`effective_precision`) or ``int8`` (NNCF post-training quantization on
     ``calibration``: a folder, a list of normalised arrays, or None for generated scenes).
-    ``hint="throughput"`` uses OpenVINO's multi-stream mode for large batches.
+    ``hint="throughput"`` uses OpenVINO's multi-stream mode for large batches. ``cache``:
+    keep converted (and quantized) graphs on disk (:mod:`hydranet.export.cache`), so the
+    next process with the same weights, size, precision, engine and CPU skips the work.
     """
 
     name = "openvino"
@@ -51,11 +56,13 @@ class OpenVINOBackend(ExportedBackend):
     def __init__(self, model: HydraNet | str | Path, precision: str = "fp32", threads: int | None = None,
                  calibration: str | Path | list[np.ndarray] | None = None,
                  calibration_size: Size = (192, 640), calibration_count: int = 32,
-                 hint: str = "latency") -> None:
+                 hint: str = "latency", cache: bool = True) -> None:
         if precision not in PRECISIONS:
             raise CheckpointError(f"openvino backend: precision {precision!r} is not supported; "
                                   f"choose from {', '.join(PRECISIONS)}")
         self._model: HydraNet | None = None
+        self.cache = cache
+        self._digest: str | None = None
         fixed_size: Size | None = None
         source = "model"
         if isinstance(model, HydraNet):
@@ -85,8 +92,32 @@ class OpenVINOBackend(ExportedBackend):
         self._compiled = CompiledByShape(self._compile, _MAX_COMPILED)
 
     def _prepare(self, size: Size | None) -> Any:
+        cached = self._cache_entry(size)
+        if cached is not None and cached.is_file() and cached.with_suffix(".bin").is_file():
+            try:
+                return read_openvino(cached)[0]
+            except CheckpointError:
+                pass  # a damaged entry is made again below
         ov_model = convert_to_openvino(self._model, size)
-        return quantize_openvino(ov_model, self._calibration.batches(size)) if self._quantize else ov_model
+        if self._quantize:
+            ov_model = quantize_openvino(ov_model, self._calibration.batches(size))
+        if cached is not None:
+            try:
+                set_rt_metadata(ov_model, self.config, "int8" if self._quantize else "fp32", size)
+                save_openvino(ov_model, cached)
+            except OSError:
+                pass  # a read-only cache costs the next run the conversion, nothing else
+        return ov_model
+
+    def _cache_entry(self, size: Size | None) -> Path | None:
+        """The disk cache file of the graph for ``size`` (None: cache off or no model)."""
+        if self._model is None or not self.cache:
+            return None
+        if self._digest is None:
+            self._digest = model_digest(self._model)
+        calibration = self._calibration.digest(size) if self._quantize else ""
+        return entry_path(f"openvino-{ov.get_version().split('-')[0]}", self._digest, size,
+                          "int8" if self._quantize else "fp32", calibration)
 
     def _compile(self, shape: tuple[int, ...]) -> tuple[Any, Any, list[str]]:
         graph = self._graphs.get((shape[2], shape[3]))
