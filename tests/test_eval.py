@@ -26,16 +26,16 @@ def tiny(tmp_path):
     return weights, data
 
 
-def test_eval_cli_table_json_and_corruptions(tiny, tmp_path, capsys):
+def test_eval_cli_table_json_and_corruptions(tiny, tmp_path, capsys, one_thread):
     weights, data = tiny
     out = tmp_path / "r.json"
     assert main(["eval", "--weights", str(weights), "--dataset", "folder", "--root", str(data),
-                 "--corrupt", "fog,night", "--severity", "1..2", "--json", str(out)]) == 0
+                 "--corrupt", "hydranet-fog,hydranet-night", "--severity", "1..2", "--json", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "condition" in text and "d_miou" in text and "night" in text
+    assert "condition" in text and "d_miou" in text and "hydranet-night" in text
     rows = json.loads(out.read_text())["rows"]
     assert [(r["condition"], r["severity"]) for r in rows] == [
-        ("clean", None), ("fog", 1), ("fog", 2), ("night", 1), ("night", 2)]
+        ("clean", None), ("hydranet-fog", 1), ("hydranet-fog", 2), ("hydranet-night", 1), ("hydranet-night", 2)]
     # the clean row equals a direct evaluation through the model
     model = hydranet.load_model(weights)
     direct = evaluate(model_predict_fn(model), FolderDataset(data), 3, max_depth=80.0, progress=False)
@@ -47,11 +47,75 @@ def test_eval_cli_table_json_and_corruptions(tiny, tmp_path, capsys):
 
 def test_corruption_arguments():
     assert parse_severities("1..3") == [1, 2, 3] and parse_severities("2,5") == [2, 5]
-    assert parse_kinds("all")[0] == "rain"
+    assert parse_severities("1-5") == parse_severities(None) == [1, 2, 3, 4, 5]
+    assert parse_kinds("hydranet")[0] == "hydranet-rain" and "snow" in parse_kinds("all")
     with pytest.raises(InputError, match="1..5"):
         parse_severities("0..6")
     with pytest.raises(InputError, match="unknown corruption"):
-        parse_kinds("snow")
+        parse_kinds("sleet")
+
+
+def test_eval_corrupt_standard_names_reference_mce_json_and_heatmaps(tiny, tmp_path, capsys, one_thread):
+    """ImageNet-C names and hydranet's own together, a reference, the field's summaries: the same
+    weights as reference give CE = 1 exactly; a second model's rows equal a direct evaluation."""
+    weights, data = tiny
+    torch.manual_seed(1)
+    other = hydranet.save_weights(hydranet.HydraNet(hydranet.ModelConfig(num_classes=3, decoder_channels=16)).eval(),
+                                  tmp_path / "other.safetensors")
+    out = tmp_path / "grid.json"
+    assert main(["eval", "--weights", str(weights), "--dataset", "folder", "--root", str(data),
+                 "--corrupt", "gaussian_noise,contrast,hydranet-rain", "--severity", "1-2", "--batch-size", "7",
+                 "--reference", str(weights), "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "mRR" in text and "mCE" in text and "hydranet depth-aware weather" in text
+    payload = json.loads(out.read_text())
+    assert [(r["condition"], r["severity"]) for r in payload["rows"]][:3] == [
+        ("clean", None), ("gaussian_noise", 1), ("gaussian_noise", 2)]
+    seg = payload["summary"]["segmentation"]["sets"]
+    assert seg["requested"]["corruptions"] == ["gaussian_noise", "contrast"]
+    assert seg["requested"]["mce"] == pytest.approx(1.0) and seg["hydranet"]["mce"] == pytest.approx(1.0)
+    assert payload["summary"]["depth"]["sets"]["requested"]["ce"]["contrast"] == pytest.approx(1.0)
+    assert payload["settings"]["severities"] == [1, 2] and payload["settings"]["imagecorruptions"]
+    for task in ("segmentation", "depth"):
+        with Image.open(tmp_path / f"grid_{task}.png") as im:
+            assert im.size[0] > 100 and im.size[1] > 100
+    # The reference's rows are the reference evaluated on the same corrupted images.
+    assert main(["eval", "--weights", str(weights), "--dataset", "folder", "--root", str(data),
+                 "--corrupt", "contrast", "--severity", "2", "--reference", str(other), "--json", str(out)]) == 0
+    ref_row = json.loads(out.read_text())["reference_rows"][1]
+    direct = evaluate(model_predict_fn(hydranet.load_model(other)), FolderDataset(data), 3, max_depth=80.0,
+                      corruption="contrast", severity=2, progress=False)
+    assert ref_row["miou"] == pytest.approx(direct["segmentation"]["miou"], abs=1e-6)
+    assert ref_row["abs_rel"] == pytest.approx(direct["depth"]["abs_rel"], rel=1e-4)
+
+
+def test_eval_reference_must_predict_the_same_classes(tiny, tmp_path, capsys, one_thread):
+    weights, data = tiny
+    five = hydranet.save_weights(hydranet.HydraNet(hydranet.ModelConfig(num_classes=5, decoder_channels=16)).eval(),
+                                 tmp_path / "five.safetensors")
+    assert main(["eval", "--weights", str(weights), "--dataset", "folder", "--root", str(data),
+                 "--corrupt", "fog", "--severity", "1", "--reference", str(five)]) == 2
+    assert "same classes" in capsys.readouterr().err
+
+
+def test_eval_depth_folder_under_corruptions(tmp_path, capsys, one_thread):
+    torch.manual_seed(0)
+    weights = hydranet.save_weights(hydranet.HydraNet(hydranet.ModelConfig(num_classes=3, decoder_channels=16)).eval(),
+                                    tmp_path / "tiny.safetensors")
+    root = tmp_path / "frames"
+    for sub in ("images", "depth"):
+        (root / sub).mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, (32, 40, 3), dtype=np.uint8)).save(root / "images" / f"{i}.png")
+        Image.fromarray(rng.integers(256, 256 * 40, (32, 40)).astype(np.uint16)).save(root / "depth" / f"{i}.png")
+    out = tmp_path / "d.json"
+    assert main(["eval", "--weights", str(weights), "--dataset", "depth_folder", "--root", str(root),
+                 "--corrupt", "dark,color_quant", "--severity", "3", "--median-scaling", "--json", str(out)]) == 0
+    summary = json.loads(out.read_text())["summary"]
+    assert "segmentation" not in summary and summary["depth"]["sets"]["requested"]["corruptions"] == [
+        "dark", "color_quant"]
+    assert (tmp_path / "d_depth.png").is_file() and not (tmp_path / "d_segmentation.png").exists()
 
 
 def test_pseudo_labels_fill_missing_segmentation(tiny, tmp_path, capsys):
@@ -187,7 +251,7 @@ def test_eval_size_is_the_network_input_size(constant_depth, tmp_path, monkeypat
     # The labels are scored at the dataset's resolution either way, and they are those of a
     # Predictor at that size.
     assert sized["segmentation"]["pixels"] == native["segmentation"]["pixels"] == 2 * EVAL_H * EVAL_W
-    predictor = hydranet.Predictor(weights, size=(16, 24))
+    predictor = hydranet.Predictor(weights, size=(16, 24), backend="torch")
     dataset = FolderDataset(root)
     confusion = np.zeros((3, 3), int)
     for i in range(2):

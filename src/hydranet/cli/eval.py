@@ -1,4 +1,4 @@
-"""``hydranet eval``: segmentation and depth metrics on a dataset, clean and under weather."""
+"""``hydranet eval``: segmentation and depth metrics on a dataset, clean and under corruptions."""
 
 from __future__ import annotations
 
@@ -14,13 +14,28 @@ EPILOG = """\
 examples:
   hydranet eval --dataset camvid --root ../shared/data/camvid --split val     (the bundled model)
   hydranet eval --weights runs/camvid/best.safetensors --dataset camvid --root ../shared/data/camvid --split val
-  hydranet eval --weights default --dataset camvid --root DIR --split val --corrupt rain,fog,night --severity 1..5
+  hydranet eval --dataset camvid --root DIR --split val --corrupt standard --reference REF.safetensors \\
+      --json robustness.json     (ImageNet-C's 15 x severities 1-5: mIoU, mCE vs REF, mRR, heat maps)
+  hydranet eval --dataset camvid --root DIR --split val --corrupt fog,noise,hydranet --severity 3
+  hydranet eval --dataset depth_folder --root ../shared/data/realdepth_dev --corrupt robodepth --median-scaling
   hydranet eval --weights kitti6 --dataset kitti_depth --root KITTI --option split_file=eigen_test_files.txt \\
       --protocol kitti_garg --json kitti.json
   hydranet eval --weights nyud40 --dataset nyud --root NYUD --split test --protocol nyud_eigen
   hydranet eval --dataset depth_folder --root ../shared/data/realdepth_dev
       (real frames with sparse metric depth: images/, depth/ uint16 metres x 256, intrinsics/NAME.txt;
        per image, metric and median-scaled abs rel beside a constant and a row-only map)
+
+Corruptions (--corrupt, comma-separated names or groups; docs/ROBUSTNESS.md):
+  standard  ImageNet-C's 15 (imagecorruptions): gaussian_noise shot_noise impulse_noise
+            defocus_blur glass_blur motion_blur zoom_blur snow frost fog brightness contrast
+            elastic_transform pixelate jpeg_compression; groups noise, blur, weather, digital
+  extra     speckle_noise gaussian_blur spatter saturate
+  robodepth RoboDepth's KITTI-C 18: the 15 + dark color_quant iso_noise
+  hydranet  hydranet's depth-aware weather: hydranet-rain hydranet-fog hydranet-night
+            hydranet-lowlight hydranet-glare (summarised apart);   all: everything
+mCE (needs --reference): mean over corruptions of sum_s error / sum_s the reference's error
+(error 1 - mIoU; depth abs rel). mRR: mean over corruptions of mean_s score / clean score
+(score mIoU; depth 1 - abs rel). --json also writes heat maps NAME_segmentation.png, NAME_depth.png.
 
 Metrics: mIoU, per-class IoU, pixel accuracy; depth abs rel, sq rel, RMSE, RMSE log,
 SILog, delta < 1.25^k. Depth protocols: none, kitti_eigen, kitti_garg (80 m),
@@ -33,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from ..data.datasets import DATASET_TYPES
 
     parser = subparsers.add_parser(
-        "eval", help="evaluate weights on a dataset (optionally under rain, fog, night...)",
+        "eval", help="evaluate weights on a dataset (optionally under ImageNet-C corruptions, weather...)",
         description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", "-w", default="default",
                         help="weights file or registered name (default: the bundled model)")
@@ -46,9 +61,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="by_name: map the dataset's classes to the model's by class name")
     parser.add_argument("--protocol", default=None, help="depth protocol (default: cap at the model's range)")
     parser.add_argument("--median-scaling", action="store_true", help="per-image median scaling of depth")
-    parser.add_argument("--corrupt", default=None, metavar="KINDS",
-                        help="comma-separated weather: rain, fog, night, lowlight, glare, or all")
-    parser.add_argument("--severity", default="3", help="1..5, a list 1,3,5 or a range 1..5 (default 3)")
+    parser.add_argument("--corrupt", default=None, metavar="NAMES",
+                        help="comma-separated corruptions or groups: standard, extra, noise, blur, weather, "
+                             "digital, robodepth, hydranet, all, or names (see below)")
+    parser.add_argument("--severity", default=None,
+                        help="1..5: a number, a list 1,3,5 or a range 1-5 / 1..5 (default: all five)")
+    parser.add_argument("--reference", default=None, metavar="WEIGHTS",
+                        help="reference weights evaluated on the same corrupted images: gives mCE")
     parser.add_argument("--size", default=None, metavar="HxW",
                         help="network input size: HxW, native, or nothing for the weights' own choice "
                              "(camera-aware weights resize to the focal length they were trained for)")
@@ -112,7 +131,6 @@ def run(args: argparse.Namespace) -> int:
     from ..checkpoints import load_model
     from ..data.datasets import build_dataset
     from ..evaluation.corruption import format_table, parse_kinds, parse_severities, run_corruptions
-    from ..errors import InputError
     from ..evaluation.evaluate import evaluate
 
     kinds = parse_kinds(args.corrupt)
@@ -127,13 +145,13 @@ def run(args: argparse.Namespace) -> int:
     if args.remap:
         spec["remap"] = args.remap
     dataset = build_dataset(spec, target_label_set=cfg.label_set)
-    if args.dataset == "depth_folder":
-        if kinds:
-            raise InputError("--corrupt is not available for depth_folder; evaluate it clean")
+    if args.dataset == "depth_folder" and not kinds and not args.reference:
         return run_real_depth(args, model, dataset, size)
-    predict = make_predict_fn(model, args.backend, size, args.batch_size)
     protocol = args.protocol or "none"
     max_depth = None if args.protocol else cfg.depth_range[1]
+    if kinds or args.reference:
+        return run_robustness(args, model, dataset, size, kinds, severities, protocol, max_depth)
+    predict = make_predict_fn(model, args.backend, size, args.batch_size)
 
     def one(kind: str | None, severity: int) -> dict[str, Any]:
         desc = "clean" if kind is None else f"{kind} {severity}"
@@ -143,13 +161,28 @@ def run(args: argparse.Namespace) -> int:
 
     rows = run_corruptions(one, kinds, severities)
     clean = rows[0]["result"]
+    _print_header(args, cfg, clean, protocol)
+    print(format_table(rows))
+    _print_clean_details(args, cfg, clean)
+    if args.json_path:
+        payload = {"weights": str(args.weights), "dataset": args.dataset, "root": str(args.root),
+                   "split": args.split, "protocol": protocol, "median_scaling": args.median_scaling,
+                   "rows": rows}
+        Path(args.json_path).write_text(json.dumps(payload, indent=2, default=float).replace("NaN", "null"))
+        print(f"wrote {args.json_path}")
+    return 0
+
+
+def _print_header(args: argparse.Namespace, cfg: Any, clean: dict[str, Any], protocol: str) -> None:
     print(f"weights {args.weights} ({cfg.num_classes} classes, {cfg.encoder}) on {args.dataset} "
           f"{args.split or ''} [{clean['images']} images], depth protocol {protocol}"
           + (" + median scaling" if args.median_scaling else ""))
     if clean.get("skipped"):
         print(f"{len(clean['skipped'])} unreadable image(s) skipped (see the warnings); the figures "
               "are over the others")
-    print(format_table(rows))
+
+
+def _print_clean_details(args: argparse.Namespace, cfg: Any, clean: dict[str, Any]) -> None:
     if "depth" in clean:
         d = clean["depth"]
         print("clean depth: " + ", ".join(f"{k} {d[k]:.4f}" for k in
@@ -158,10 +191,52 @@ def run(args: argparse.Namespace) -> int:
         names = cfg.class_names or [str(i) for i in range(cfg.num_classes)]
         for name, iou in zip(names, clean["segmentation"]["iou"]):
             print(f"  {name:>16}: " + ("-" if math.isnan(iou) else f"{iou:.4f}"))
+
+
+def load_reference(weights: str, cfg: Any) -> Any:
+    """The reference model; it must predict the model's classes for its mIoU to compare."""
+    from ..checkpoints import load_model
+    from ..errors import InputError
+
+    reference = load_model(weights)
+    rcfg = reference.config
+    if rcfg.num_classes != cfg.num_classes or (rcfg.label_set and cfg.label_set and rcfg.label_set != cfg.label_set):
+        raise InputError(f"--reference {weights}: {rcfg.num_classes} classes ({rcfg.label_set}), the model "
+                         f"{cfg.num_classes} ({cfg.label_set}); a reference must predict the same classes")
+    return reference
+
+
+def run_robustness(args: argparse.Namespace, model: Any, dataset: Any, size: Any, kinds: list[str],
+                   severities: list[int], protocol: str, max_depth: float | None) -> int:
+    """The clean set and every (corruption, severity), the model and a reference on the same
+    corrupted images; the table, the field's summaries, JSON and heat maps."""
+    from ..evaluation.corruption import format_summary, format_table, robustness_grid, settings_record, summarize
+
+    cfg = model.config
+    predicts = [make_predict_fn(model, args.backend, size, args.batch_size)]
+    if args.reference:
+        predicts.append(make_predict_fn(load_reference(args.reference, cfg), args.backend, size, args.batch_size))
+    all_rows = robustness_grid(predicts, dataset, cfg.num_classes, kinds, severities, class_names=cfg.class_names,
+                               protocol=protocol, max_depth=max_depth, median_scaling=args.median_scaling,
+                               batch_size=args.batch_size, max_images=args.max_images, seed=args.seed)
+    rows, ref_rows = all_rows[0], (all_rows[1] if args.reference else None)
+    clean = rows[0]["result"]
+    _print_header(args, cfg, clean, protocol)
+    print(format_table(rows))
+    _print_clean_details(args, cfg, clean)
+    summary = summarize(rows, ref_rows)
+    text = format_summary(summary)
+    if text:
+        print(("reference " + str(args.reference) + "\n" if args.reference else "") + text)
     if args.json_path:
-        payload = {"weights": str(args.weights), "dataset": args.dataset, "root": str(args.root),
-                   "split": args.split, "protocol": protocol, "median_scaling": args.median_scaling,
-                   "rows": rows}
+        from ..evaluation.heatmap import write_heatmaps
+
+        payload = {"weights": str(args.weights), "reference": args.reference, "dataset": args.dataset,
+                   "root": str(args.root), "split": args.split, "protocol": protocol,
+                   "median_scaling": args.median_scaling, "settings": settings_record(kinds, severities, args.seed),
+                   "summary": summary, "rows": rows, "reference_rows": ref_rows}
         Path(args.json_path).write_text(json.dumps(payload, indent=2, default=float).replace("NaN", "null"))
         print(f"wrote {args.json_path}")
+        for path in write_heatmaps(summary, args.json_path, title=str(args.weights)):
+            print(f"wrote {path}")
     return 0

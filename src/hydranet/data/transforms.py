@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from .sample import IGNORE_INDEX, Sample, has_target
+from .corruptions import corrupt, expand
 from .weather import WEATHER_KINDS, apply_weather
 
 
@@ -226,16 +227,41 @@ class RandomWeather:
         return out
 
 
+@dataclass
+class RandomCorruption:
+    """With probability ``p``, one of ``names`` (:mod:`hydranet.data.corruptions`: ImageNet-C,
+    RoboDepth's, hydranet's weather) at a severity drawn from ``severity`` = [low, high], on the
+    image only (labels and depth untouched). Everything is drawn from the sample's ``rng``: the
+    corruption, the severity and the seed of the corruption's own randomness."""
+
+    p: float = 0.0
+    names: Sequence[str] = ()
+    severity: tuple[int, int] = (1, 5)
+
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        if self.p <= 0 or not self.names or rng.random() >= self.p:
+            return sample
+        name = str(self.names[int(rng.integers(0, len(self.names)))])
+        severity = int(rng.integers(self.severity[0], self.severity[1] + 1))
+        seed = int(rng.integers(0, 2**32))
+        out = dict(sample)
+        out["image"] = corrupt(sample["image"], name, severity, seed=seed, depth=sample.get("depth"))
+        return out
+
+
 def training_transform(crop_size: Sequence[int] | None = None, scale: Sequence[float] | None = (0.5, 2.0),
                        flip: bool = True, color_jitter: float = 0.0, weather_p: float = 0.0,
                        weather_kinds: Sequence[str] | None = None, resize: Sequence[int] | None = None,
                        weather_severity: Sequence[int] = (1, 5), scale_depth: bool = False,
-                       max_depth: float | None = None, canonical_focal: float | None = None) -> Compose:
-    """The usual training pipeline: [resize], scale, crop, flip, colour jitter, weather.
+                       max_depth: float | None = None, canonical_focal: float | None = None,
+                       corruptions: str | Sequence[str] | None = None, corruption_p: float = 0.0,
+                       corruption_severity: Sequence[int] = (1, 5)) -> Compose:
+    """The usual training pipeline: [resize], scale, crop, flip, colour jitter, weather, corruption.
 
     ``scale_depth`` divides depth by the random scale factor (see :class:`RandomScale`).
     ``canonical_focal`` turns every depth target into that focal length's (see
-    :class:`CanonicalDepth`; it subsumes ``scale_depth``).
+    :class:`CanonicalDepth`; it subsumes ``scale_depth``). ``corruptions`` (names or groups such
+    as ``standard``) with ``corruption_p`` adds :class:`RandomCorruption`.
     """
     ts: list[Any] = []
     if canonical_focal:
@@ -254,6 +280,9 @@ def training_transform(crop_size: Sequence[int] | None = None, scale: Sequence[f
     if weather_p:
         ts.append(RandomWeather(weather_p, list(weather_kinds or WEATHER_KINDS),
                                 (int(weather_severity[0]), int(weather_severity[1]))))
+    if corruption_p and corruptions:
+        ts.append(RandomCorruption(float(corruption_p), expand(corruptions),
+                                   (int(corruption_severity[0]), int(corruption_severity[1]))))
     if canonical_focal:
         ts.append(CanonicalDepth(float(canonical_focal), max_depth))
     return Compose(ts)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..data.weather import apply_weather
+from ..data.corruptions import corrupt
 from ..errors import InputError
 from ..inference.pipeline import plan_input, postprocess, prepare
 from ..model import HydraNet
@@ -56,8 +56,9 @@ def model_predict_fn(model: HydraNet, resize: Sequence[int] | str | None = None,
 def predictor_predict_fn(predictor: Any, batch_size: int = 1) -> PredictFn:
     """Predictions through ``hydranet.inference.predictor.Predictor`` (any backend)."""
 
-    def predict(images: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray | None]]:
-        preds = predictor.predict_batch(list(images), batch_size=batch_size)
+    def predict(images: Sequence[np.ndarray],
+                intrinsics: Sequence[Any] | None = None) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        preds = predictor.predict_batch(list(images), batch_size=batch_size, intrinsics=intrinsics)
         return [(p.labels, p.depth) for p in preds]
 
     return predict
@@ -88,8 +89,9 @@ def evaluate(predict: PredictFn, dataset: Any, num_classes: int, class_names: Se
              median_scaling: bool = False, corruption: str | None = None, severity: int = 3,
              batch_size: int = 1, max_images: int | None = None, seed: int = 0,
              progress: bool = True, desc: str = "eval") -> dict[str, Any]:
-    """Metrics of ``predict`` on ``dataset``; with ``corruption`` each image is corrupted first
-    (deterministically: image i uses ``default_rng([seed, i])``, fog uses the true depth)."""
+    """Metrics of ``predict`` on ``dataset``; with ``corruption`` (a name of
+    :data:`hydranet.data.corruptions.CORRUPTIONS`) each image is corrupted first, deterministically
+    per (seed, image index, corruption, severity); hydranet-fog uses the true depth."""
     seg = SegmentationMetrics(num_classes, class_names=class_names)
     dep = DepthMetrics(protocol, max_depth=max_depth, median_scaling=median_scaling)
     has_seg = has_depth = False
@@ -102,8 +104,7 @@ def evaluate(predict: PredictFn, dataset: Any, num_classes: int, class_names: Se
             for i, s in batch:
                 im = s["image"]
                 if corruption:
-                    im = apply_weather(im, corruption, severity, depth=s.get("depth"),
-                                       rng=np.random.default_rng([seed, i]))
+                    im = corrupt(im, corruption, severity, seed=seed, index=i, depth=s.get("depth"))
                 images.append(im)
                 index += 1
             for (_, s), (labels, depth) in zip(batch, predict(images)):
@@ -123,3 +124,90 @@ def evaluate(predict: PredictFn, dataset: Any, num_classes: int, class_names: Se
     if has_depth:
         result["depth"] = dep.compute()
     return result
+
+
+# A condition of a robustness grid: (corruption name, severity), or (None, 0) for the clean images.
+Condition = tuple[str | None, int]
+
+
+def condition_key(name: str | None, severity: int) -> str:
+    """``"fog 3"``, or ``"clean"``."""
+    return f"{name} {int(severity)}" if name else "clean"
+
+
+def evaluate_grid(predicts: Sequence[Callable[..., list[tuple[np.ndarray, np.ndarray | None]]]], dataset: Any,
+                  num_classes: int, conditions: Sequence[Condition], class_names: Sequence[str] | None = None,
+                  protocol: str | DepthProtocol = "none", max_depth: float | None = None,
+                  median_scaling: bool = False, batch_size: int = 1, max_images: int | None = None,
+                  seed: int = 0, progress: bool = True, desc: str = "robustness",
+                  stats: dict[str, Any] | None = None) -> list[list[dict[str, Any]]]:
+    """Metrics of several models under several conditions, each image read once and corrupted
+    once per condition, every model scoring the very same corrupted pictures.
+
+    ``conditions``: ``(name, severity)`` pairs (names of :data:`hydranet.data.corruptions.CORRUPTIONS`),
+    ``(None, 0)`` for clean. The corrupted versions of one image go to the models in batches of
+    ``batch_size`` (they share a size). A sample with ``intrinsics`` is predicted as
+    ``predict(images, intrinsics=[K, ...])`` (see :func:`predictor_predict_fn`), others as
+    ``predict(images)``. Returns ``results[model][condition]`` shaped like :func:`evaluate`'s.
+    ``stats``, when given, receives ``corrupt_seconds`` {``name severity``: seconds over all
+    images}, ``predict_seconds`` [per model] and ``images``.
+    """
+    import time
+
+    conditions = list(conditions)
+    n_models, n_cond = len(predicts), len(conditions)
+    seg = [[SegmentationMetrics(num_classes, class_names=class_names) for _ in conditions] for _ in predicts]
+    dep = [[DepthMetrics(protocol, max_depth=max_depth, median_scaling=median_scaling) for _ in conditions]
+           for _ in predicts]
+    has_seg = has_depth = False
+    total = len(dataset) if max_images is None else min(len(dataset), int(max_images))
+    skipped: list[str] = []
+    corrupt_seconds = {condition_key(c, s): 0.0 for c, s in conditions}
+    predict_seconds = [0.0] * n_models
+    images_done = 0
+    step = max(1, int(batch_size))
+    with tqdm(total=total * n_cond, desc=desc, disable=not progress, leave=False) as bar:
+        for batch in _batches(dataset, 1, max_images, skipped):
+            i, sample = batch[0]
+            image, target_seg, target_depth = sample["image"], sample.get("segmentation"), sample.get("depth")
+            k = sample.get("intrinsics")
+            for start in range(0, n_cond, step):
+                chunk = list(range(start, min(start + step, n_cond)))
+                images = []
+                for c in chunk:
+                    name, severity = conditions[c]
+                    key = condition_key(name, severity)
+                    t0 = time.perf_counter()
+                    images.append(image if not name else corrupt(image, name, severity, seed=seed, index=i,
+                                                                 depth=target_depth))
+                    corrupt_seconds[key] += time.perf_counter() - t0
+                for m, predict in enumerate(predicts):
+                    t0 = time.perf_counter()
+                    preds = predict(images) if k is None else predict(images, intrinsics=[k] * len(images))
+                    predict_seconds[m] += time.perf_counter() - t0
+                    for c, (labels, depth) in zip(chunk, preds):
+                        if target_seg is not None:
+                            seg[m][c].update(labels, np.asarray(target_seg))
+                            has_seg = True
+                        if target_depth is not None and depth is not None:
+                            dep[m][c].update(depth, target_depth)
+                            has_depth = True
+                bar.update(len(chunk))
+            images_done += 1
+        bar.update(len(skipped) * n_cond)
+    if stats is not None:
+        stats.update(corrupt_seconds=corrupt_seconds, predict_seconds=predict_seconds, images=images_done)
+    results: list[list[dict[str, Any]]] = []
+    for m in range(n_models):
+        per_model = []
+        for c in range(n_cond):
+            result: dict[str, Any] = {"images": images_done}
+            if skipped:
+                result["skipped"] = skipped
+            if has_seg:
+                result["segmentation"] = seg[m][c].compute()
+            if has_depth:
+                result["depth"] = dep[m][c].compute()
+            per_model.append(result)
+        results.append(per_model)
+    return results

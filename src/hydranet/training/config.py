@@ -56,6 +56,11 @@ DEFAULTS: dict[str, Any] = {
         "weather_p": 0.0,
         "weather_kinds": None,
         "weather_severity": [1, 5],
+        # ImageNet-C / RoboDepth corruptions on the image (hydranet.data.corruptions): a group
+        # such as standard, or a list of names/groups; null = off.
+        "corruptions": None,
+        "corruption_p": 0.0,
+        "corruption_severity": [1, 5],
     },
     "val": {
         "resize": None,               # [H, W] for validation inputs (labels stay at full size)
@@ -210,6 +215,10 @@ RULES: dict[str, Rule] = {
     "augment.weather_p": Rule("number", low=0, high=1),
     "augment.weather_kinds": Rule("list", item="text", choices=WEATHER_KINDS, nonempty=True, optional=True),
     "augment.weather_severity": Rule("pair", item="int", low=1, high=5, ordered=True, form="[low, high]"),
+    # A name, or a list of names: checked against hydranet.data.corruptions in validate_config.
+    "augment.corruptions": Rule("any", optional=True),
+    "augment.corruption_p": Rule("number", low=0, high=1),
+    "augment.corruption_severity": Rule("pair", item="int", low=1, high=5, ordered=True, form="[low, high]"),
     "val.resize": _SIZE,
     "val.batch_size": Rule("int", low=1),
     "val.every": Rule("int", low=1),
@@ -372,6 +381,22 @@ def _number(section: Mapping[str, Any], key: str, where: str, allow_none: bool =
         raise InputError(f"config {where}.{key}: {value!r} is not allowed; expected a number >= 0")
 
 
+def _corruptions(augment: Mapping[str, Any]) -> None:
+    """augment.corruptions: null, a name or group, or a non-empty list of them."""
+    from ..data.corruptions import expand
+
+    value = augment.get("corruptions")
+    if value is None:
+        return
+    if not (isinstance(value, str) or (isinstance(value, list) and value and all(isinstance(v, str) for v in value))):
+        raise InputError(f"config augment.corruptions: {_short(value)} is not allowed; expected a name or group "
+                         "such as standard, a list of them, or null")
+    try:
+        expand(value)
+    except InputError as exc:
+        raise InputError(f"config augment.corruptions: {exc}") from None
+
+
 def validate_config(cfg: Mapping[str, Any]) -> None:
     for key in ("steps", "epochs"):
         _positive_int(cfg, key, allow_none=True)
@@ -394,6 +419,7 @@ def validate_config(cfg: Mapping[str, Any]) -> None:
     if not isinstance(offsets, list) or not offsets or not all(isinstance(k, int) and k > 0 for k in offsets):
         raise InputError(f"config loss.ordinal.offsets: {offsets!r} is not allowed; expected a list of "
                          "positive whole row offsets such as [2, 8, 24]")
+    _corruptions(cfg["augment"])
     if cfg["loss"]["depth"] not in DEPTH_LOSSES:
         raise InputError(f"unknown loss.depth {cfg['loss']['depth']!r}; choose from {', '.join(DEPTH_LOSSES)}")
     check_rules(cfg)

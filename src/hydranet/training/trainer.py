@@ -231,6 +231,8 @@ class Trainer:
             crop_size=aug["crop_size"], scale=aug["scale"], flip=aug["flip"], color_jitter=aug["color_jitter"],
             weather_p=aug["weather_p"], weather_kinds=aug["weather_kinds"], resize=aug["resize"],
             weather_severity=aug["weather_severity"], scale_depth=bool(aug["scale_depth"]),
+            corruptions=aug.get("corruptions"), corruption_p=float(aug.get("corruption_p") or 0.0),
+            corruption_severity=aug.get("corruption_severity") or (1, 5),
             max_depth=float(self.model.config.depth_range[1]), canonical_focal=self.model.config.canonical_focal)
         self.augmented = AugmentedDataset(self.train_set, self.transform, self.seed)
 
