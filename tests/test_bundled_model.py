@@ -19,7 +19,7 @@ from hydranet.evaluation.real_depth import evaluate_depth_images
 
 @pytest.fixture(scope="module")
 def predictor() -> hydranet.Predictor:
-    return hydranet.Predictor()
+    return hydranet.Predictor(backend="torch")
 
 
 def test_camvid_val_miou_is_the_published_one(camvid_dir, predictor):

@@ -150,7 +150,7 @@ def test_bundled_default_model_is_small_and_better_than_chance():
     model = load_model("default")
     assert model.config.encoder == "efficientnet_lite0" and model.config.class_names[3] == "road"
     frame = render_drive(seed=2, conditions=("clear",), frames=1)["clear"][0]
-    pred = Predictor(model).predict(frame["image"])
+    pred = Predictor(model, backend="torch").predict(frame["image"])
     seg = SegmentationMetrics(11)
     seg.update(pred.labels, frame["segmentation"])
     depth = DepthMetrics("none", min_depth=1e-3, max_depth=80.0)
@@ -196,7 +196,7 @@ def other_weights(tmp_path_factory):
 def test_score_drive_gives_every_model_the_same_frames(drive_run, random_weights, other_weights):
     from hydranet.evaluation.drive import score_drive
 
-    predictors = {"a": Predictor(str(random_weights)), "b": Predictor(str(other_weights))}
+    predictors = {"a": Predictor(str(random_weights), backend="torch"), "b": Predictor(str(other_weights), backend="torch")}
     seen: dict[str, list] = {"a": [], "b": []}
 
     def on_frame(name, condition, i, sample, pred):

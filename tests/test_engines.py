@@ -173,7 +173,7 @@ def test_predict_cli_backends_match_torch(backend, rendered, reference, tmp_path
     calls = _counting(monkeypatch, importlib.import_module(f"hydranet.inference.backends.{module_name}"),
                       function)
     results, stdout = predict_cli(rendered[0], tmp_path / "out", "--backend", backend)
-    assert f"ms/frame ({ran})" in stdout  # `auto` ran the fastest installed engine
+    assert f"ms/frame ({ran} fp32)" in stdout  # `auto` ran the fastest installed engine
     assert_fp32_agreement(results, reference)
     # The network (whose graph depends on the input size) was exported once for the size of
     # all three pictures, after the refused dynamic attempt: the export is reused.
@@ -192,9 +192,9 @@ def test_exported_file_as_weights_matches_torch(fmt, suffix, runtime, rendered, 
     assert predictor.model is None and predictor.backend_name == runtime
     assert predictor.backend.fixed_size == SIZE
     assert_fp32_agreement(predict_all(predictor, rendered[1]), reference)
-    # `hydranet predict --weights FILE` (the default --backend torch means "the file's runtime").
+    # `hydranet predict --weights FILE` (the default --backend auto means "the file's runtime").
     results, stdout = predict_cli(rendered[0], tmp_path / "out", "--weights", path)
-    assert f"ms/frame ({runtime})" in stdout
+    assert f"ms/frame ({runtime} fp32)" in stdout
     assert_fp32_agreement(results, reference)
 
 
@@ -212,7 +212,7 @@ def test_openvino_int8_export_then_predict_stays_close_to_fp32(rendered, referen
                  "--check-images", "0"]) == 0
     assert read_openvino(path)[2] == "int8"
     results, stdout = predict_cli(rendered[0], tmp_path / "out", "--weights", path)
-    assert "ms/frame (openvino)" in stdout
+    assert "ms/frame (openvino int8)" in stdout
     assert_int8_close(results, reference)  # measured: 98.2% labels, median 1.3% depth change
 
 

@@ -89,5 +89,5 @@ def test_architecture_names_give_configurations_and_weights_names_give_sources()
 
 
 def test_predictor_defaults_to_the_bundled_model():
-    p = hydranet.Predictor()
+    p = hydranet.Predictor(backend="torch")
     assert p.config.name == "default" and p.config.num_classes == 11

@@ -70,7 +70,7 @@ def test_normalisation_is_the_reference_arithmetic_bit_for_bit():
 
 def _four_paths(model, image, tmp_path, size=None):
     text_size = None if size is None else f"{size[0]}x{size[1]}"
-    predictor = hydranet.Predictor(model, size=size)
+    predictor = hydranet.Predictor(model, size=size, backend="torch")
     pred = predictor.predict(image)
     eval_fn = make_predict_fn(model, "torch", size, 1)
     eval_labels, eval_depth = eval_fn([image])[0]
@@ -101,7 +101,7 @@ def test_predict_eval_validation_and_pseudo_labels_agree(model, tmp_path, size):
 
 def test_pipeline_matches_an_independent_computation(model):
     image = street_scene((60, 84), seed=2)
-    pred = hydranet.Predictor(model).predict(image)
+    pred = hydranet.Predictor(model, backend="torch").predict(image)
     labels, depth = reference_outputs(model, image)
     # OpenCV's and PyTorch's bicubic kernels agree to ~1e-5: labels may only differ at ties.
     assert (labels == pred.labels).mean() > 0.995
@@ -110,7 +110,7 @@ def test_pipeline_matches_an_independent_computation(model):
 
 def test_pseudo_label_confidence_is_the_softmax_of_the_chosen_class(model, tmp_path):
     image = street_scene((60, 84), seed=4)
-    pred = hydranet.Predictor(model).predict(image, confidence=True)
+    pred = hydranet.Predictor(model, backend="torch").predict(image, confidence=True)
     x = torch.from_numpy(reference_input(image, model.config.mean, model.config.std))[None]
     with torch.no_grad():
         logits = F.interpolate(model(x)["segmentation"], size=image.shape[:2], mode="bicubic",
@@ -141,12 +141,12 @@ def test_camera_aware_depth_scales_with_the_camera(model):
     aware.load_state_dict(model.state_dict())
     aware.eval()
     image = street_scene((80, 112), seed=5)
-    predictor = hydranet.Predictor(aware)
+    predictor = hydranet.Predictor(aware, backend="torch")
     near = predictor.predict(image, intrinsics=(100, 100, 56, 40))
     far = predictor.predict(image, intrinsics=(200, 200, 56, 40))
     # The same pixels through a lens of twice the focal length: the network sees the image at
     # half the size, and the scene is twice as far for the same apparent size.
-    half = hydranet.Predictor(aware, size=(40, 56)).predict(image, intrinsics=(200, 200, 56, 40))
+    half = hydranet.Predictor(aware, size=(40, 56), backend="torch").predict(image, intrinsics=(200, 200, 56, 40))
     np.testing.assert_allclose(far.depth, half.depth, rtol=1e-6)
     assert near.depth is not None and not np.allclose(near.depth, far.depth)
 

@@ -47,7 +47,7 @@ def test_images_in_a_folder_every_output(tmp_path, small_weights, capsys):
     assert predict(src, "--weights", small_weights, "--out", out, "--save", ALL) == 0
     stdout = capsys.readouterr().out
     assert "done: 2 image(s), 0 video(s), 2 frames" in stdout and "ms/frame" in stdout
-    predictor = Predictor(small_weights)
+    predictor = Predictor(small_weights, backend="torch")
     for name, image in images.items():
         h, w = image.shape[:2]
         for kind in ("overlay", "segmentation", "depth"):
@@ -86,7 +86,7 @@ def test_video_mp4_and_gif_keep_rate_and_frame_count(tmp_path, small_weights, ca
     meta = json.loads((out / "drive_raw.json").read_text())
     assert meta["frames"] == list(range(8)) and meta["fps"] == 25
     # the raw frames are the predictions of the decoded frames
-    with_frames = Predictor(small_weights)
+    with_frames = Predictor(small_weights, backend="torch")
     from hydranet.inference.media import VideoReader
     with VideoReader(tmp_path / "drive.mp4") as reader:
         frame3 = [f for i, f in reader.frames() if i == 3][0]
@@ -155,7 +155,7 @@ def test_exif_16_bit_and_greyscale_inputs(tmp_path, small_weights):
     assert read_labels_png(out / "rotated_raw_labels.png").shape == (W, H)
     assert decode(out / "deep_overlay.png").shape == (H, W, 3)
     # the 16-bit copy of the image predicts exactly what the 8-bit image does
-    predictor = Predictor(small_weights)
+    predictor = Predictor(small_weights, backend="torch")
     np.testing.assert_array_equal(read_labels_png(out / "deep_raw_labels.png"),
                                   predictor.predict(scene()).labels)
     grey = read_image(tmp_path / "grey.png")
@@ -273,10 +273,10 @@ def test_size_changes_the_network_input_not_the_output_size(tmp_path, small_weig
     labels, depth = read_labels_png(out / "a_raw_labels.png"), np.load(out / "a_raw_depth.npy")
     # ... and the results are at the picture's 64x96.
     assert labels.shape == depth.shape == (H, W) and decode(out / "a_overlay.png").shape == (H, W, 3)
-    sized = Predictor(small_weights, size=(32, 48)).predict(scene(seed=3))
+    sized = Predictor(small_weights, size=(32, 48), backend="torch").predict(scene(seed=3))
     np.testing.assert_array_equal(labels, sized.labels)
     np.testing.assert_allclose(depth, sized.depth, atol=1e-5)
-    native = Predictor(small_weights).predict(scene(seed=3))
+    native = Predictor(small_weights, backend="torch").predict(scene(seed=3))
     assert (native.labels != labels).mean() > 0.01 and np.abs(native.depth - depth).max() > 0.1
 
 
@@ -315,7 +315,7 @@ def test_recursive_mirrors_the_folder_tree(tmp_path, small_weights, capsys):
     assert predict(src, "--recursive", "--weights", small_weights, "--out", out, "--save", "overlay,raw") == 0
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*_overlay.png"))
     assert written == ["a_overlay.png", "sub/a_overlay.png", "sub/deeper/c_overlay.png"]
-    predictor = Predictor(small_weights)
+    predictor = Predictor(small_weights, backend="torch")
     for rel, image in pictures.items():  # each output is its own picture's, at its size
         np.testing.assert_array_equal(read_labels_png(out / f"{rel}_raw_labels.png"), predictor.predict(image).labels)
     # Without --recursive only the folder's own pictures are taken, and nothing is mirrored.

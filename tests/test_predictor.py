@@ -31,7 +31,7 @@ def test_matches_the_reference_notebook_postprocessing(parity_ckpt, parity_dir):
     up = cv2.resize(logits.transpose(1, 2, 0), (300, 200), interpolation=cv2.INTER_CUBIC)
     ref_labels = up.argmax(axis=2)
     ref_depth = np.abs(cv2.resize(depth, (300, 200), interpolation=cv2.INTER_CUBIC))
-    pred = Predictor(parity_ckpt).predict(image, keep_lowres=True)
+    pred = Predictor(parity_ckpt, backend="torch").predict(image, keep_lowres=True)
     np.testing.assert_allclose(pred.logits_lowres, logits, atol=1e-4, rtol=1e-4)
     top2 = np.sort(up, axis=2)[:, :, -2:]
     decided = (top2[:, :, 1] - top2[:, :, 0]) > 1e-3  # pixels not on a numerical tie
@@ -62,12 +62,12 @@ def test_prediction_is_at_input_resolution_and_consistent_with_the_model(predict
 
 
 def test_inference_size_resizes_but_results_come_back_at_full_size(small_weights):
-    sized = Predictor(small_weights, size=(32, 48))
+    sized = Predictor(small_weights, size=(32, 48), backend="torch")
     pred = sized.predict(scene(), keep_lowres=True)
     assert pred.logits_lowres.shape == (6, 8, 12)
     assert pred.labels.shape == (H, W) and pred.depth.shape == (H, W)
     with pytest.raises(InputError):
-        Predictor(small_weights, size=(4, 4))
+        Predictor(small_weights, size=(4, 4), backend="torch")
 
 
 def test_predict_batch_equals_single_predictions(predictor):
@@ -122,7 +122,7 @@ def test_exported_from_the_package():
 def test_three_task_model_adds_normals_to_the_panel():
     torch.manual_seed(0)
     model = hydranet.create_model("nyud40_three")
-    pred = Predictor(model).predict(scene(48, 64))
+    pred = Predictor(model, backend="torch").predict(scene(48, 64))
     assert pred.normals.shape == (48, 64, 3)
     np.testing.assert_allclose(np.linalg.norm(pred.normals, axis=2), 1.0, atol=1e-5)
     panel = pred.panel()

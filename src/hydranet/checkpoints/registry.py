@@ -21,6 +21,9 @@ class WeightsEntry:
     git_blob_id: str = ""
     # A download larger than this is refused (the released files are 12-13 MB).
     max_bytes: int = 64 << 20
+    # The precision the default (fast) path runs these weights in on an exporting engine:
+    # int8 only where its cost was measured within the limits of docs/BENCHMARKS.md.
+    fast_precision: str = "fp32"
 
 
 WEIGHTS: dict[str, WeightsEntry] = {

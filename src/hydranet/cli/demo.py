@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -52,7 +53,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="synthetic frame size (default: 360x480, CamVid's)")
     parser.add_argument("--max-frames", type=int, default=300,
                         help="with --input: stop after this many frames (default: 300)")
-    parser.add_argument("--backend", default="torch", help="inference backend (default: torch)")
+    parser.add_argument("--backend", default="auto",
+                        help="inference engine: auto (default: the fastest installed, as in predict), "
+                             "openvino, onnxruntime or torch (the exact reference)")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "int8"),
+                        help="auto (default: the weights' measured fast precision), fp32, bf16 or int8")
     parser.set_defaults(func=run)
 
 
@@ -173,7 +178,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder; pass another --out")
-    predictor = Predictor(args.weights, backend=args.backend)
+    predictor = Predictor(args.weights, backend=args.backend, precision=args.precision)
+    if predictor.note:
+        print(f"note: {predictor.note}", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
     if args.input:
         return _run_video(args, predictor, out)

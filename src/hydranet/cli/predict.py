@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +23,7 @@ from ..inference.backends import available_backends
 from ..inference.camera import ASSUMED_HFOV_DEG
 from ..inference.media import FULL_DECODE_PIXELS, MAX_PIXELS, VIDEO_FORMATS
 from ..inference.outputs import SAVE_KINDS, OutputOptions, existing
-from ..inference.predictor import Predictor
+from ..inference.predictor import PRECISIONS, Predictor
 from ..inference.render import COLORMAPS
 from ..inference.runner import Stats, collect_inputs, plan_jobs, report_error, run_jobs
 from .options import parse_camera, parse_inference_size
@@ -72,10 +73,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "(default: the model's range, 0,80 for KITTI and 0,10 for NYUD)")
     parser.add_argument("--every", type=int, default=1, metavar="N",
                         help="use every N-th video frame (the output fps is divided by N)")
-    parser.add_argument("--backend", default="torch",
-                        help=f"inference backend: {', '.join(available_backends())} or auto (the "
-                             "fastest installed; converting the network first takes seconds, which "
-                             "pays off on videos). Default: torch")
+    parser.add_argument("--backend", default="auto",
+                        help=f"inference engine: auto (default: the fastest installed, OpenVINO "
+                             f"first; the network is converted once per input size and kept in "
+                             f"~/.cache/hydranet/engines) or one of {', '.join(available_backends())}; "
+                             "torch is the exact reference")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+                        help="auto (default: int8 for weights whose INT8 cost was measured small, "
+                             "the bundled model among them, else fp32), fp32, bf16 (CPUs with "
+                             "AVX512_BF16 / AMX) or int8; exporting engines only")
     parser.add_argument("--panel-height", type=int, metavar="PX",
                         help="height of each picture in the panel (default: the input's height "
                              "for images, half of it for videos, which keeps panel videos about "
@@ -148,10 +154,14 @@ def _weights_error(weights: str, exc: Exception) -> HydranetError:
 
 def make_predictor(args: argparse.Namespace) -> Predictor:
     try:
-        return Predictor(args.weights, backend=args.backend, size=parse_inference_size(args.size),
-                         intrinsics=parse_camera(args.intrinsics, args.calib))
+        predictor = Predictor(args.weights, backend=args.backend, size=parse_inference_size(args.size),
+                              intrinsics=parse_camera(args.intrinsics, args.calib),
+                              precision=args.precision)
     except WeightsNotFoundError as exc:
         raise _weights_error(args.weights, exc) from None
+    if predictor.note:
+        print(f"note: {predictor.note}", file=sys.stderr)
+    return predictor
 
 
 def run(args: argparse.Namespace) -> int:
@@ -209,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
     fps = stats.frames / seconds if seconds > 0 else 0.0
     print(f"done: {stats.images} image(s), {stats.videos} video(s), {stats.frames} frames in "
           f"{seconds:.1f} s; model {predictor.model_ms_per_frame:.1f} ms/frame "
-          f"({predictor.backend_name}), end to end {fps:.1f} frames/s; outputs in {args.out}")
+          f"({predictor.engine}), end to end {fps:.1f} frames/s; outputs in {args.out}")
     if stats.failed:
         report_error(f"{stats.failed} input(s) failed; see the messages above")
         return 1

@@ -17,16 +17,48 @@ from typing import Any
 import numpy as np
 
 from ..checkpoints import load_model
+from ..checkpoints.registry import WEIGHTS
 from ..errors import InputError
 from ..labels import generic_label_set
 from ..model import HydraNet, ModelConfig
-from .backends import backend_for_file, create_backend
+from .backends import BACKENDS, backend_for_file, create_backend, default_backend
 from .camera import CameraOption, as_intrinsics
 from .pipeline import Outputs, SizeOption, as_rgb_image, check_size, plan_input, postprocess, prepare
 from .render import (Box, cached_depth_colorbar, cached_legend_strip, colorize_depth, colorize_labels,
                      colorize_normals, make_panel, overlay, panel_grid)
 
 Size = tuple[int, int]
+
+
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "int8")
+
+
+def choose_engine(weights: str | Path | HydraNet, backend: str = "auto",
+                  precision: str = "auto") -> tuple[str, str | None, str | None]:
+    """``(backend, precision or None for torch, note or None)`` for the default fast path.
+
+    ``auto`` backend: the fastest installed engine (OpenVINO, then ONNX Runtime, then
+    PyTorch). ``auto`` precision: the registered weights' ``fast_precision`` (int8 where
+    its cost was measured small), else fp32. The note says, in one line, when the fast
+    engine is missing and PyTorch runs instead.
+    """
+    if precision not in PRECISIONS:
+        raise InputError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    note = None
+    if backend == "auto":
+        backend = default_backend()
+        if backend == "torch":
+            note = ("OpenVINO is not installed, so PyTorch runs the network (several times slower): "
+                    "pip install 'hydranet[openvino]'")
+    if backend == "torch":
+        if precision not in ("auto", "fp32"):
+            raise InputError(f"precision {precision} needs an exporting engine: --backend openvino or "
+                             f"onnxruntime (installed: {', '.join(BACKENDS)})")
+        return backend, None, note
+    if precision == "auto":
+        entry = WEIGHTS.get(weights) if isinstance(weights, str) else None
+        precision = entry.fast_precision if entry is not None else "fp32"
+    return backend, precision, note
 
 
 def class_names_of(config: ModelConfig) -> list[str]:
@@ -150,9 +182,12 @@ class Predictor:
 
     ``weights``: a loaded ``HydraNet``, a weights file or a registered name (default: the
     bundled model; see ``load_model``), or a file written by ``hydranet export`` (``.onnx`` /
-    OpenVINO ``.xml``, run by its runtime; ``backend="torch"`` then means "the file's
-    runtime"). ``backend``: a name from ``available_backends()``; extra keyword options go to
-    the backend. ``size``: ``None`` lets the weights choose (camera-aware weights resize each
+    OpenVINO ``.xml``, run by its runtime; ``backend="torch"`` or ``"auto"`` then mean "the
+    file's runtime"). ``backend``: ``auto`` (default: the fastest installed engine, see
+    :func:`choose_engine`) or a name from ``available_backends()``; ``torch`` is the exact
+    reference. ``precision``: ``auto`` (the weights' measured fast precision on an
+    exporting engine), ``fp32``, ``bf16`` or ``int8``. Extra keyword options go to the
+    backend. ``note`` is one line when the fast engine is missing, else None. ``size``: ``None`` lets the weights choose (camera-aware weights resize each
     image to the focal length they were trained for; the paper's run at native size),
     ``"native"`` keeps the input's size, ``(height, width)`` fixes it; results always come
     back at the input's resolution. ``intrinsics``: the camera (``Intrinsics``, a 3x3 ``K``
@@ -162,18 +197,24 @@ class Predictor:
     ``model_seconds`` / ``model_frames`` accumulate the time spent inside the backend.
     """
 
-    def __init__(self, weights: str | Path | HydraNet = "default", backend: str = "torch",
-                 size: SizeOption = None, intrinsics: CameraOption = None,
+    def __init__(self, weights: str | Path | HydraNet = "default", backend: str = "auto",
+                 size: SizeOption = None, intrinsics: CameraOption = None, precision: str = "auto",
                  **backend_options: Any) -> None:
         self.size = check_size(size)
         self.intrinsics = as_intrinsics(intrinsics)
+        self.note: str | None = None
         exported = None if isinstance(weights, HydraNet) else backend_for_file(weights)
         if exported is not None and Path(weights).is_file():
             # A file written by `hydranet export` runs in its own runtime, no PyTorch model.
             self.model: HydraNet | None = None
-            self.backend = create_backend(exported if backend == "torch" else backend, weights,
+            if precision not in ("auto", "fp32"):
+                backend_options["precision"] = precision
+            self.backend = create_backend(exported if backend in ("torch", "auto") else backend, weights,
                                           **backend_options)
         else:
+            backend, chosen, self.note = choose_engine(weights, backend, precision)
+            if chosen is not None:
+                backend_options.setdefault("precision", chosen)
             self.model = weights if isinstance(weights, HydraNet) else load_model(weights)
             self.backend = create_backend(backend, self.model, **backend_options)
         self.config: ModelConfig = self.backend.config
@@ -183,6 +224,11 @@ class Predictor:
         self.depth_range: tuple[float, float] = tuple(self.config.depth_range)  # type: ignore[assignment]
         self.model_seconds = 0.0
         self.model_frames = 0
+
+    @property
+    def engine(self) -> str:
+        """The engine and precision that run the network, e.g. ``openvino int8``."""
+        return f"{self.backend_name} {getattr(self.backend, 'precision', 'fp32')}"
 
     @property
     def camera_aware(self) -> bool:
