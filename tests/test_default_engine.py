@@ -18,6 +18,9 @@ def test_auto_picks_the_fastest_engine_and_the_weights_measured_precision(monkey
     assert choose_engine("default") == ("openvino", WEIGHTS["default"].fast_precision, None)
     assert choose_engine("default", precision="fp32") == ("openvino", "fp32", None)
     assert choose_engine("default", backend="torch") == ("torch", None, None)
+    # An engine without the weights' fast precision runs them in fp32.
+    assert choose_engine("default", backend="onnxruntime") == ("onnxruntime", "fp32", None)
+    assert WEIGHTS["default"].fast_precision == "bf16"  # measured within the limits (BENCHMARKS.md)
     with pytest.raises(hydranet.InputError, match="precision int8 needs an exporting engine"):
         choose_engine("default", backend="torch", precision="int8")
     with pytest.raises(hydranet.InputError, match="precision 'int4'"):

@@ -172,7 +172,9 @@ def test_predict_cli_backends_match_torch(backend, rendered, reference, tmp_path
 
     calls = _counting(monkeypatch, importlib.import_module(f"hydranet.inference.backends.{module_name}"),
                       function)
-    results, stdout = predict_cli(rendered[0], tmp_path / "out", "--backend", backend)
+    # fp32 asked for: the engine's agreement with PyTorch (the default precision is tested in
+    # test_default_engine.py).
+    results, stdout = predict_cli(rendered[0], tmp_path / "out", "--backend", backend, "--precision", "fp32")
     assert f"ms/frame ({ran} fp32)" in stdout  # `auto` ran the fastest installed engine
     assert_fp32_agreement(results, reference)
     # The network (whose graph depends on the input size) was exported once for the size of

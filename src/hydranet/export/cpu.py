@@ -26,3 +26,8 @@ def has_vnni() -> bool:
     16-bit arithmetic, which can clip: ONNX Runtime then needs u8 weights for accuracy.
     """
     return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags())
+
+
+def has_bf16() -> bool:
+    """Whether the CPU computes bfloat16 natively (AVX512_BF16 or AMX), where OpenVINO runs bf16."""
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())

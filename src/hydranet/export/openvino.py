@@ -19,6 +19,17 @@ RT_SECTION = "hydranet"
 _PRECISION_HINT = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 
 
+def precision_hint(precision: str) -> str:
+    """The inference precision hint for ``precision``: an INT8 model's layers that stay in
+    floating point (first convolution, heads, pools, resizes) run bf16 where the CPU has it,
+    as OpenVINO does by default there (measured: kitti6 192x640 INT8 13.3 -> 9.9 ms on AMX)."""
+    from .cpu import has_bf16
+
+    if precision == "int8" and has_bf16():
+        return "bf16"
+    return _PRECISION_HINT[precision]
+
+
 def cpu_threads() -> int:
     """CPU cores this process may use (2 on the project's machines)."""
     try:
@@ -125,7 +136,7 @@ def compile_openvino(ov_model, shape: tuple[int, ...] | None = None, precision: 
         ov_model = ov_model.clone()
         ov_model.reshape({INPUT_NAME: list(shape)} if _has_input(ov_model, INPUT_NAME) else list(shape))
     config = {
-        "INFERENCE_PRECISION_HINT": _PRECISION_HINT[precision],
+        "INFERENCE_PRECISION_HINT": precision_hint(precision),
         "INFERENCE_NUM_THREADS": int(threads or cpu_threads()),
         "PERFORMANCE_HINT": "THROUGHPUT" if hint == "throughput" else "LATENCY",
     }

@@ -31,6 +31,9 @@ Size = tuple[int, int]
 
 
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "int8")
+# What each exporting engine can run.
+ENGINE_PRECISIONS: dict[str, tuple[str, ...]] = {"openvino": ("fp32", "bf16", "int8"),
+                                                  "onnxruntime": ("fp32", "int8")}
 
 
 def choose_engine(weights: str | Path | HydraNet, backend: str = "auto",
@@ -58,6 +61,8 @@ def choose_engine(weights: str | Path | HydraNet, backend: str = "auto",
     if precision == "auto":
         entry = WEIGHTS.get(weights) if isinstance(weights, str) else None
         precision = entry.fast_precision if entry is not None else "fp32"
+        if precision not in ENGINE_PRECISIONS.get(backend, ("fp32",)):
+            precision = "fp32"  # e.g. bf16 on ONNX Runtime, which has no bf16 path
     return backend, precision, note
 
 

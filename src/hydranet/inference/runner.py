@@ -13,12 +13,15 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import cv2
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from ..errors import HydranetError, InputError, debug_enabled
+from .camera import Intrinsics
 from .media import ImageTooLarge, VideoReader, decode_image, is_image, is_video
 from .outputs import (
     OutputOptions,
@@ -133,7 +136,8 @@ def report_error(message: str) -> None:
     tqdm.write(f"hydranet: error: {message}", file=sys.stderr)
 
 
-def process_image(job: Job, predictor: Predictor, opts: OutputOptions) -> None:
+def read_image_job(job: Job, opts: OutputOptions) -> tuple[np.ndarray, OutputOptions, Intrinsics | None]:
+    """Decode an image input: ``(image, the options for it, its camera when it was reduced)``."""
     try:
         decoded = decode_image(job.path, opts.max_pixels, opts.downscale_large)
     except ImageTooLarge as exc:
@@ -150,8 +154,69 @@ def process_image(job: Job, predictor: Predictor, opts: OutputOptions) -> None:
             full = opts.intrinsics if opts.intrinsics.size else replace(opts.intrinsics, size=(h0, w0))
             camera = full.scaled_to(h, w)
             opts = replace(opts, intrinsics=camera)
-    pred = predictor.predict(decoded.image, intrinsics=camera)
+    return decoded.image, opts, camera
+
+
+def process_image(job: Job, predictor: Predictor, opts: OutputOptions) -> None:
+    """Read, predict and write one image input."""
+    image, opts, camera = read_image_job(job, opts)
+    pred = predictor.predict(image, intrinsics=camera)
     write_image_outputs(pred, job.paths, opts, source=str(job.path))
+
+
+def _run_images(images: Sequence[Job], predictor: Predictor, opts: OutputOptions,
+                on_error: Callable[[str], None], stats: Stats) -> None:
+    """Images read ahead in one thread and written behind in another, the network in between.
+
+    Decoding a PNG and rendering + encoding a panel take longer than the network on the
+    fast engines, so run one after the other they would set the pace. One bad input is
+    reported and the others go on; an interruption finishes the outputs already predicted.
+    """
+    def read(job: Job) -> tuple[Job, Any, BaseException | None]:
+        try:
+            return job, read_image_job(job, opts), None
+        except Exception as exc:  # reported in order by the consumer
+            return job, None, exc
+
+    def failed(job: Job, exc: BaseException) -> None:
+        stats.failed += 1
+        _debug_traceback(exc)
+        on_error(describe_failure(job.path, exc))
+
+    def write(item: tuple) -> None:
+        job, image, job_opts, camera, outputs = item
+        try:
+            pred = predictor.finish(image, outputs, 0, intrinsics=camera)
+            write_image_outputs(pred, job.paths, job_opts, source=str(job.path))
+            stats.images += 1
+            stats.frames += 1
+        except Exception as exc:  # one bad output never stops the run
+            failed(job, exc)
+        bar.update()
+
+    bar = tqdm(total=len(images), unit="image", desc="images", disable=None if len(images) > 1 else True,
+               dynamic_ncols=True)
+    cv_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # the three stages share the cores with the network's own threads
+    try:
+        with Prefetch((read(job) for job in images), maxsize=4) as decoded, \
+                BackgroundWorker(write, maxsize=3) as writer:
+            for job, read_result, error in decoded:
+                if error is not None:
+                    failed(job, error)
+                    bar.update()
+                    continue
+                image, job_opts, camera = read_result
+                try:
+                    outputs = predictor.infer(predictor.prepare(image, camera)[None])
+                except Exception as exc:
+                    failed(job, exc)
+                    bar.update()
+                    continue
+                writer.submit((job, image, job_opts, camera, outputs))
+    finally:
+        cv2.setNumThreads(cv_threads)
+        bar.close()
 
 
 def process_video(job: Job, predictor: Predictor, opts: OutputOptions, every: int,
@@ -217,9 +282,12 @@ def describe_failure(path: Path, exc: BaseException) -> str:
     return f"{path}: {type(exc).__name__}: {text}"
 
 
-def _debug_traceback() -> None:
+def _debug_traceback(exc: BaseException | None = None) -> None:
     if debug_enabled():  # hydranet --debug: the failure's traceback above its one line
-        traceback.print_exc(file=sys.stderr)
+        if exc is None:
+            traceback.print_exc(file=sys.stderr)
+        else:
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
 
 
 def run_jobs(jobs: Sequence[Job], predictor: Predictor, opts: OutputOptions, every: int = 1,
@@ -228,17 +296,8 @@ def run_jobs(jobs: Sequence[Job], predictor: Predictor, opts: OutputOptions, eve
     stats = stats or Stats()
     images = [j for j in jobs if j.kind == "image"]
     videos = [j for j in jobs if j.kind == "video"]
-    bar = tqdm(images, unit="image", desc="images", disable=None if len(images) > 1 else True,
-               dynamic_ncols=True)
-    for job in bar:
-        try:
-            process_image(job, predictor, opts)
-            stats.images += 1
-            stats.frames += 1
-        except Exception as exc:  # one bad input never stops the run
-            stats.failed += 1
-            _debug_traceback()
-            on_error(describe_failure(job.path, exc))
+    if images:
+        _run_images(images, predictor, opts, on_error, stats)
     for job in videos:
         try:
             written, problem = process_video(job, predictor, opts, every)
