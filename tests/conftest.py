@@ -105,3 +105,17 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def input_sizes(monkeypatch) -> list:
+    """The ``(H, W)`` of every input the network's forward pass sees during the test."""
+    shapes: list = []
+    forward = hydranet.HydraNet.forward
+
+    def recording(self, x):
+        shapes.append(tuple(x.shape[-2:]))
+        return forward(self, x)
+
+    monkeypatch.setattr(hydranet.HydraNet, "forward", recording)
+    return shapes

@@ -233,16 +233,9 @@ def test_eval_protocol_and_median_scaling_give_the_hand_computed_abs_rel(constan
 
 
 @pytest.mark.usefixtures("one_thread")
-def test_eval_size_is_the_network_input_size(constant_depth, tmp_path, monkeypatch):
+def test_eval_size_is_the_network_input_size(constant_depth, tmp_path, input_sizes):
     weights, root = constant_depth
-    shapes = []
-    forward = hydranet.HydraNet.forward
-
-    def recording(self, x):
-        shapes.append(tuple(x.shape[-2:]))
-        return forward(self, x)
-
-    monkeypatch.setattr(hydranet.HydraNet, "forward", recording)
+    shapes = input_sizes
     native = _eval_json(tmp_path, weights, root)
     assert set(shapes) == {(EVAL_H, EVAL_W)}
     shapes.clear()
