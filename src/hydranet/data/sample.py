@@ -98,4 +98,43 @@ def collate(samples: Sequence[Mapping[str, Any]], mean: Sequence[float] = IMAGEN
         "has_depth": has_depth,
         "name": [str(s.get("name", i)) for i, s in enumerate(samples)],
     }
+    if any(s.get("video") is not None for s in samples):
+        batch["video"] = collate_video(samples, h, w)
     return batch
+
+
+def _frame(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
+
+
+def collate_video(samples: Sequence[Mapping[str, Any]], height: int, width: int) -> dict[str, torch.Tensor]:
+    """The view-synthesis part of a batch: clean frames in [0, 1] and the cameras.
+
+    ``target`` ``(N, 3, H, W)``, ``neighbours`` ``(N, S, 3, H, W)``, ``intrinsics`` ``(N, 3, 3)``,
+    ``offsets`` ``(N, S)`` (the neighbours' frame steps, negative = earlier), ``right``
+    ``(N, 3, H, W)`` with ``baseline`` ``(N,)`` (signed metres, 0 = no stereo frame), and
+    ``has_video`` ``(N,)``; samples without video are zeros there.
+    """
+    counts = {len(s["video"]["neighbours"]) for s in samples if s.get("video") is not None}
+    if len(counts) != 1:
+        raise InputError(f"video samples in one batch have different numbers of neighbours {sorted(counts)}; "
+                         "give every video dataset the same offsets")
+    n, k = len(samples), counts.pop()
+    out = {"target": torch.zeros(n, 3, height, width), "neighbours": torch.zeros(n, k, 3, height, width),
+           "intrinsics": torch.eye(3, dtype=torch.float64).repeat(n, 1, 1), "right": torch.zeros(n, 3, height, width),
+           "baseline": torch.zeros(n, dtype=torch.float64), "has_video": torch.zeros(n, dtype=torch.bool),
+           "offsets": torch.ones(n, k, dtype=torch.long)}
+    for i, s in enumerate(samples):
+        video = s.get("video")
+        if video is None:
+            continue
+        out["target"][i] = _frame(video.get("target", s["image"]))
+        for j, frame in enumerate(video["neighbours"]):
+            out["neighbours"][i, j] = _frame(frame)
+        out["intrinsics"][i] = torch.as_tensor(np.asarray(video["intrinsics"], np.float64))
+        out["offsets"][i] = torch.as_tensor(list(video.get("offsets") or [1] * k), dtype=torch.long)
+        if video.get("right") is not None:
+            out["right"][i] = _frame(video["right"])
+            out["baseline"][i] = float(video["baseline"])
+        out["has_video"][i] = True
+    return out

@@ -25,6 +25,44 @@ class Transform(Protocol):
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample: ...
 
 
+def _video_frames(sample: Sample, fn: Any) -> Sample:
+    """``sample`` with ``fn`` applied to every frame of its ``video`` part (view-synthesis samples).
+
+    The video part keeps the frames clean for the photometric loss (``target``, the
+    ``neighbours``, the stereo ``right``): geometric transforms reach them, colour, weather
+    and corruptions change only the network's input ``image``.
+    """
+    video = sample.get("video")
+    if video is None:
+        return sample
+    out = dict(video)
+    out["target"] = fn(video.get("target", sample["image"]))
+    out["neighbours"] = [fn(x) for x in video["neighbours"]]
+    if video.get("right") is not None:
+        out["right"] = fn(video["right"])
+    return {**sample, "video": out}
+
+
+def _video_camera(sample: Sample, scale: tuple[float, float] = (1.0, 1.0), shift: tuple[float, float] = (0.0, 0.0),
+                  flip_width: int | None = None) -> Sample:
+    """The video part's camera after a resize by ``scale`` (x, y), a crop by ``shift`` or a mirror."""
+    video = sample.get("video")
+    if video is None:
+        return sample
+    k = np.array(video["intrinsics"], np.float64)
+    sx, sy = scale
+    k[0, 0] *= sx
+    k[1, 1] *= sy
+    k[0, 2] = (k[0, 2] + 0.5) * sx - 0.5 - shift[0]
+    k[1, 2] = (k[1, 2] + 0.5) * sy - 0.5 - shift[1]
+    out = {**video, "intrinsics": k}
+    if flip_width is not None:
+        k[0, 2] = flip_width - 1 - k[0, 2]
+        if out.get("baseline") is not None:
+            out["baseline"] = -float(out["baseline"])  # the mirror puts the other camera on the left
+    return {**sample, "video": out}
+
+
 def _resize_sample(sample: Sample, height: int, width: int) -> Sample:
     out = dict(sample)
     out["image"] = cv2.resize(sample["image"], (width, height), interpolation=cv2.INTER_LINEAR)
@@ -36,6 +74,11 @@ def _resize_sample(sample: Sample, height: int, width: int) -> Sample:
     if sample.get("focal") is not None:
         # Resizing by s makes the focal length in pixels s times longer.
         out["focal"] = float(sample["focal"]) * width / sample["image"].shape[1]
+    if sample.get("video") is not None:
+        h0, w0 = sample["image"].shape[:2]
+        out = _video_frames(out, lambda x: cv2.resize(x, (width, height), interpolation=cv2.INTER_AREA
+                                                      if width < w0 else cv2.INTER_LINEAR))
+        out = _video_camera(out, scale=(width / w0, height / h0))
     return out
 
 
@@ -58,6 +101,26 @@ class Resize:
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         return _resize_sample(sample, self.height, self.width)
+
+
+@dataclass
+class ToCanonicalScale:
+    """Resize a sample that states its focal length so that it becomes ``focal`` pixels.
+
+    A camera-aware network runs at that scale (``Predictor`` resizes every image by
+    ``canonical_focal / fx``); fine-tuning on frames at the same scale teaches what inference
+    will ask. Samples without a focal length are left alone.
+    """
+
+    focal: float
+
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        if sample.get("focal") is None:
+            return sample
+        s = self.focal / float(sample["focal"])
+        h, w = sample["image"].shape[:2]
+        size = (max(1, int(round(h * s))), max(1, int(round(w * s))))
+        return sample if size == (h, w) else _resize_sample(sample, *size)
 
 
 @dataclass
@@ -143,6 +206,7 @@ class RandomCrop:
         out = dict(sample)
         if ph or pw:
             pad = ((0, ph), (0, pw))
+            out = _video_frames(out, lambda x: np.pad(x, pad + ((0, 0),), mode="edge"))
             out["image"] = np.pad(sample["image"], pad + ((0, 0),))
             if has_target(sample, "segmentation"):
                 out["segmentation"] = np.pad(sample["segmentation"], pad, constant_values=IGNORE_INDEX)
@@ -155,7 +219,8 @@ class RandomCrop:
         for key in ("image", "segmentation", "depth"):
             if has_target(out, key):
                 out[key] = np.ascontiguousarray(out[key][window])
-        return out
+        out = _video_frames(out, lambda a: np.ascontiguousarray(a[window]))
+        return _video_camera(out, shift=(x, y))
 
 
 @dataclass
@@ -170,7 +235,8 @@ class CenterCrop:
         for key in ("image", "segmentation", "depth"):
             if has_target(out, key):
                 out[key] = np.ascontiguousarray(out[key][y:y + self.height, x:x + self.width])
-        return out
+        out = _video_frames(out, lambda a: np.ascontiguousarray(a[y:y + self.height, x:x + self.width]))
+        return _video_camera(out, shift=(x, y))
 
 
 @dataclass
@@ -184,7 +250,8 @@ class HorizontalFlip:
         for key in ("image", "segmentation", "depth"):
             if has_target(out, key):
                 out[key] = np.ascontiguousarray(out[key][:, ::-1])
-        return out
+        out = _video_frames(out, lambda a: np.ascontiguousarray(a[:, ::-1]))
+        return _video_camera(out, flip_width=sample["image"].shape[1])
 
 
 @dataclass
@@ -255,15 +322,20 @@ def training_transform(crop_size: Sequence[int] | None = None, scale: Sequence[f
                        weather_severity: Sequence[int] = (1, 5), scale_depth: bool = False,
                        max_depth: float | None = None, canonical_focal: float | None = None,
                        corruptions: str | Sequence[str] | None = None, corruption_p: float = 0.0,
-                       corruption_severity: Sequence[int] = (1, 5)) -> Compose:
+                       corruption_severity: Sequence[int] = (1, 5), canonical_scale: bool = False) -> Compose:
     """The usual training pipeline: [resize], scale, crop, flip, colour jitter, weather, corruption.
 
     ``scale_depth`` divides depth by the random scale factor (see :class:`RandomScale`).
     ``canonical_focal`` turns every depth target into that focal length's (see
     :class:`CanonicalDepth`; it subsumes ``scale_depth``). ``corruptions`` (names or groups such
-    as ``standard``) with ``corruption_p`` adds :class:`RandomCorruption`.
+    as ``standard``) with ``corruption_p`` adds :class:`RandomCorruption`. ``canonical_scale``
+    first resizes samples with a focal length to ``canonical_focal`` (:class:`ToCanonicalScale`).
     """
     ts: list[Any] = []
+    if canonical_scale:
+        if not canonical_focal:
+            raise ValueError("canonical_scale needs the model's canonical_focal")
+        ts.append(ToCanonicalScale(float(canonical_focal)))
     if canonical_focal:
         ts.append(AssumeFocal(float(canonical_focal)))
         scale_depth = False

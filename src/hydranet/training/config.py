@@ -48,6 +48,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "augment": {
         "resize": None,               # [H, W] before everything else
+        "canonical_scale": False,     # first resize samples with a camera to the model's canonical focal length
         "scale": [0.5, 2.0],
         "scale_depth": False,         # divide depth by the scale factor (metric depth for one focal length)
         "crop_size": [256, 256],
@@ -90,6 +91,20 @@ DEFAULTS: dict[str, Any] = {
         "dwa_temperature": 2.0,
         # Column order of depths from the labels (losses.ordinal_rules); weight 0 turns it off.
         "ordinal": {"weight": 0.0, "offsets": [2, 8, 24], "margin": 0.01},
+        # Self-supervised depth from video datasets (type: video), monodepth2's recipe
+        # (hydranet.training.view_synthesis); weight 0 turns it off.
+        "view_synthesis": {
+            "weight": 0.0,
+            "ssim": 0.85,             # SSIM's share of the photometric error (the rest is L1)
+            "smoothness": 0.001,      # edge-aware smoothness of the mean-normalised inverse depth
+            "automask": True,         # drop pixels that the unwarped neighbours already match
+            "scales": 2,              # image scales the loss is computed at (1 = full only)
+            "mask_classes": [],       # predicted classes left out, e.g. [sky, car, pedestrian, bicyclist]
+            "camera_height": None,    # metres above the road: fixes the scale by the predicted road
+            "height_weight": 0.1,
+            "pose_warmup": 0,         # first steps in which video trains the pose network only
+            "pose_network": "sfmlearner",
+        },
     },
     "batch_size": 8,                  # global batch (split across DDP ranks)
     "accumulate": 1,                  # gradient accumulation steps per optimiser step
@@ -236,6 +251,11 @@ RULES: dict[str, Rule] = {
     "loss.weights": Rule("mapping", choices=("segmentation", "depth"), low=0),
     "loss.dwa_temperature": Rule("number", low=0, above=True),
     "loss.ordinal.offsets": Rule("list", item="int", low=1, nonempty=True),
+    "loss.view_synthesis.ssim": Rule("number", low=0, high=1),
+    "loss.view_synthesis.scales": Rule("int", low=1, high=4),
+    "loss.view_synthesis.mask_classes": Rule("list", item="text"),
+    "loss.view_synthesis.camera_height": Rule("number", low=0, above=True, optional=True),
+    "loss.view_synthesis.pose_network": Rule("choice", choices=("sfmlearner",)),
     "batch_size": Rule("int", low=1),
     "accumulate": Rule("int", low=1),
     "epochs": Rule("int", low=1, optional=True),

@@ -40,6 +40,7 @@ from .losses import (berhu_threshold, depth_count, depth_loss_sum, ordinal_count
                      ordinal_rules, segmentation_count, segmentation_loss_sum)
 from .model_setup import build_model, init_weights, load_encoder_weights
 from .optim import build_optimizer, build_scheduler
+from .video import VideoLoss
 from .weighting import build_weighting
 
 
@@ -104,9 +105,10 @@ class TrainStep(nn.Module):
 
     def __init__(self, model: HydraNet, weighting: nn.Module, depth_loss: str,
                  class_weights: Tensor | None, world: int, bf16: bool,
-                 ordinal: Mapping[str, Any] | None = None) -> None:
+                 ordinal: Mapping[str, Any] | None = None, video: VideoLoss | None = None) -> None:
         super().__init__()
         self.model = model
+        self.video = video
         self.weighting = weighting
         self.depth_loss = depth_loss
         self.register_buffer("class_weights", class_weights if class_weights is not None else torch.empty(0))
@@ -133,6 +135,8 @@ class TrainStep(nn.Module):
             if self.ordinal:
                 counts["ordinal"] = ordinal_count(batch["segmentation"], self.ordinal_rules,
                                                   self.ordinal["offsets"])
+            if self.video is not None:
+                counts["view_synthesis"] = VideoLoss.count(batch)
         return counts
 
     def forward(self, batch: Mapping[str, Tensor],
@@ -163,6 +167,9 @@ class TrainStep(nn.Module):
                 os_, on = ordinal_depth_loss_sum(out["depth"], batch["segmentation"], self.ordinal_rules,
                                                  self.ordinal["offsets"], self.ordinal["margin"])
                 terms.append(("ordinal", os_, on))
+            if self.video is not None:
+                vs, vn = self.video(out, batch)
+                terms.append(("view_synthesis", vs, vn))
         for task, total, count in terms:
             stats = all_reduce_sum(torch.stack([count.detach().double(), total.detach().double()]))
             norm = stats[0] if normalizers is None else normalizers[task].to(stats.dtype)
@@ -227,13 +234,16 @@ class Trainer:
         self.train_set = self._datasets(cfg["data"]["train"], label_set, "train")
         self.val_set = self._datasets(cfg["data"]["val"], label_set, "val") if cfg["data"]["val"] else None
         aug = cfg["augment"]
+        if aug["canonical_scale"] and not self.model.config.canonical_focal:
+            raise InputError("augment.canonical_scale needs model.canonical_focal (camera-aware weights)")
         self.transform = training_transform(
             crop_size=aug["crop_size"], scale=aug["scale"], flip=aug["flip"], color_jitter=aug["color_jitter"],
             weather_p=aug["weather_p"], weather_kinds=aug["weather_kinds"], resize=aug["resize"],
             weather_severity=aug["weather_severity"], scale_depth=bool(aug["scale_depth"]),
             corruptions=aug.get("corruptions"), corruption_p=float(aug.get("corruption_p") or 0.0),
             corruption_severity=aug.get("corruption_severity") or (1, 5),
-            max_depth=float(self.model.config.depth_range[1]), canonical_focal=self.model.config.canonical_focal)
+            max_depth=float(self.model.config.depth_range[1]), canonical_focal=self.model.config.canonical_focal,
+            canonical_scale=bool(aug["canonical_scale"]))
         self.augmented = AugmentedDataset(self.train_set, self.transform, self.seed)
 
         self.batch = int(cfg["batch_size"])
@@ -259,6 +269,16 @@ class Trainer:
             tasks.append("ordinal")
             weights["ordinal"] = float(ordinal["weight"])
             ordinal = {"offsets": [int(k) for k in ordinal["offsets"]], "margin": float(ordinal["margin"])}
+        vcfg = lcfg["view_synthesis"]
+        video = None
+        if float(vcfg["weight"]) > 0 and "depth" in tasks:
+            video = VideoLoss.from_config(self.model.config, vcfg)
+            tasks.append("view_synthesis")
+            weights["view_synthesis"] = float(vcfg["weight"])
+            self.log(video.describe())
+        elif self._has_video():
+            raise InputError("data.train has a video dataset but loss.view_synthesis.weight is 0; set it "
+                             "(e.g. 1.0) so the frames teach depth, or remove the video entry")
         self.weighting = build_weighting(lcfg["weighting"], tasks, weights,
                                          float(lcfg.get("dwa_temperature", 2.0)))
         if cfg["float64"]:
@@ -270,8 +290,9 @@ class Trainer:
                 raise InputError(f"loss.class_weights has {len(cw)} values for "
                                  f"{self.model.config.num_classes} classes")
         self.step_module = TrainStep(self.model, self.weighting, lcfg["depth"], cw,
-                                     self.dist.world_size, bool(cfg["bf16"]), ordinal)
-        self.optimizer = build_optimizer(self.model, cfg["optim"], list(self.weighting.parameters()))
+                                     self.dist.world_size, bool(cfg["bf16"]), ordinal, video)
+        extra = list(self.weighting.parameters()) + (list(video.parameters()) if video is not None else [])
+        self.optimizer = build_optimizer(self.model, cfg["optim"], extra)
         self.scheduler = build_scheduler(self.optimizer, self.total_steps, cfg["optim"])
         self.runner: nn.Module = self.step_module
         if self.dist.enabled:
@@ -289,6 +310,9 @@ class Trainer:
         if message and self.dist.is_main:
             self._log(message)
 
+    def _has_video(self) -> bool:
+        return any(d.get("type") == "video" for d in self.cfg["data"]["train"])
+
     def _describe_data(self) -> str:
         parts = []
         for d in self.cfg["data"]["train"]:
@@ -303,9 +327,10 @@ class Trainer:
                 ds.verify(_progress(self.dist.is_main), num_classes=self.model.config.num_classes,
                           images=True)
             built.append(ds)
-        if len(built) == 1:
+        repeats = [int(e.get("repeat", 1)) for e in entries]
+        if len(built) == 1 and repeats[0] == 1:
             return built[0]
-        return MixedDataset(built, [int(e.get("repeat", 1)) for e in entries])
+        return MixedDataset(built, repeats)
 
     def _loader(self, epoch: int, start_micro: int, stop_micro: int) -> DataLoader:
         sampler = StepBatchSampler(len(self.train_set), self.batch, self.seed, epoch, start_micro, stop_micro,
@@ -328,6 +353,7 @@ class Trainer:
             "step": self.step, "epoch": self.epoch,
             "model": self.model.state_dict(),
             "weighting": self.weighting.state_dict(),
+            "video": self.step_module.video.state_dict() if self.step_module.video is not None else None,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "rng": capture_rng(),
@@ -343,6 +369,10 @@ class Trainer:
         try:
             self.model.load_state_dict(state["model"])
             self.weighting.load_state_dict(state["weighting"])
+            if self.step_module.video is not None:
+                if state.get("video") is None:
+                    raise KeyError("the checkpoint has no pose network")
+                self.step_module.video.load_state_dict(state["video"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
         except (RuntimeError, ValueError, KeyError) as exc:
@@ -430,6 +460,8 @@ class Trainer:
                 stop_step = min(self.steps_per_epoch, in_epoch + (target - self.step))
                 loader = self._loader(self.epoch, in_epoch * self.accumulate, stop_step * self.accumulate)
                 for group in _groups(loader, self.accumulate):
+                    if self.step_module.video is not None:
+                        self.step_module.video.set_step(self.step)
                     normalizers = self._step_normalizers(group) if len(group) > 1 else None
                     for batch in group:
                         loss, logged = self.runner(batch, normalizers)
@@ -472,6 +504,8 @@ class Trainer:
         self.save_checkpoint()
         if self.dist.is_main:
             save_weights(self.model, self.out / "last.safetensors", self._metadata(last_val))
+            if self.step_module.video is not None:
+                self.step_module.video.save_pose(self.out / "pose.safetensors", self._metadata(None))
             if self.best is None and last_val is None:
                 save_weights(self.model, self.out / "best.safetensors", self._metadata(None))
         if writer is not None:
@@ -521,14 +555,21 @@ class Trainer:
         if self.step % every and self.step != self.total_steps:
             return
         row = {"step": self.step, "epoch": self.epoch, "loss": loss, "lr_encoder": lrs[0], "lr_decoder": lrs[1]}
-        for t in ("segmentation", "depth") + (("ordinal",) if self.step_module.ordinal else ()):
+        extra = (("ordinal",) if self.step_module.ordinal else ()) + \
+            (("view_synthesis",) if self.step_module.video is not None else ())
+        for t in ("segmentation", "depth") + extra:
             row[f"loss_{t}"] = logged.get(t, float("nan"))
             row[f"weight_{t}"] = weights.get(t, float("nan"))
+        if self.step_module.video is not None:
+            row.update(self.step_module.video.last_stats())
         self._csv("train.csv", row)
         if writer is not None:
             for k, v in row.items():
                 if k not in ("step", "epoch") and isinstance(v, float) and math.isfinite(v):
                     writer.add_scalar(f"train/{k}", v, self.step)
+            if self.step_module.video is not None:
+                for name, picture in self.step_module.video.pictures(self.model.config.depth_range).items():
+                    writer.add_image(f"video/{name}", picture, self.step, dataformats="HWC")
 
     def _csv(self, name: str, row: Mapping[str, Any]) -> None:
         path = self.out / name

@@ -15,6 +15,7 @@ from .folder import FolderDataset
 from .kitti import Kitti6Segmentation, KittiDepth, decode_colour_labels
 from .mix import MixedDataset, TargetFilter, parse_remap, remap_by_name
 from .nyud import NYUDv2, NYUDv2Mat
+from .video import VideoFrames
 
 DATASET_TYPES: dict[str, type] = {
     "camvid": CamVid,
@@ -25,6 +26,7 @@ DATASET_TYPES: dict[str, type] = {
     "nyud_mat": NYUDv2Mat,
     "folder": FolderDataset,
     "depth_folder": DepthFolder,
+    "video": VideoFrames,
 }
 
 # Keys of a dataset entry that are not constructor arguments.
@@ -101,6 +103,7 @@ def build_dataset(spec: Mapping[str, Any], target_label_set: str | None = None,
 
 __all__ = [
     "DATASET_TYPES", "CamVid", "Cityscapes", "DepthFolder", "FolderDataset", "Kitti6Segmentation", "KittiDepth",
-    "MixedDataset", "NYUDv2", "TargetFilter", "NYUDv2Mat", "Record", "SegDepthDataset", "build_dataset",
+    "MixedDataset", "NYUDv2", "TargetFilter", "NYUDv2Mat", "Record", "SegDepthDataset", "VideoFrames",
+    "build_dataset",
     "decode_colour_labels", "parse_remap", "remap_by_name",
 ]

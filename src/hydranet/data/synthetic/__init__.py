@@ -13,6 +13,7 @@ from .scenes import (
     MAX_DEPTH,
     SyntheticDrivingDataset,
     render_drive,
+    render_video,
     render_scene,
     scene_seed,
 )
@@ -20,7 +21,7 @@ from .shading import CONDITIONS
 
 __all__ = [
     "CONDITIONS", "Camera", "DRIVE_CONDITIONS", "Layout", "MAX_DEPTH", "SceneRenderer",
-    "SyntheticDrivingDataset", "generate_layout", "render_drive", "render_scene", "scene_seed",
+    "SyntheticDrivingDataset", "generate_layout", "render_drive", "render_scene", "render_video", "scene_seed",
 ]
 
 # The training config's dataset builder (``type: synthetic``) looks for this name.

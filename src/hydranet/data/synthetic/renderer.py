@@ -57,6 +57,18 @@ class Camera:
     def principal_point(self) -> tuple[float, float]:
         return self.width / 2, self.height / 2 - 1
 
+    def pose(self) -> np.ndarray:
+        """4x4 camera-to-world transform in OpenCV camera axes (x right, y down, z forward)."""
+        forward, left, up = self.basis()
+        out = np.eye(4)
+        out[:3, :3] = np.stack([-left, -up, forward], axis=1)
+        out[:3, 3] = self.position
+        return out
+
+    def motion_to(self, other: "Camera") -> np.ndarray:
+        """``T_{self->other}``: maps a point in this camera's coordinates to ``other``'s."""
+        return np.linalg.inv(other.pose()) @ self.pose()
+
     def basis(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Unit forward, left and up vectors of the camera in the world frame."""
         cy, sy = math.cos(self.yaw), math.sin(self.yaw)

@@ -105,6 +105,38 @@ def render_drive(seed: int = 0, conditions: Sequence[str] = DRIVE_CONDITIONS, fr
             renderer.close()
 
 
+def render_video(seed: int = 0, frames: int = 12, step: float = 1.2, size: tuple[int, int] = DEFAULT_SIZE,
+                 condition: str = "clear", hfov_deg: float = 60.0, renderer: SceneRenderer | None = None
+                 ) -> list[Sample]:
+    """Consecutive frames of one drive with exact ego-motion, for self-supervised depth.
+
+    Unlike :func:`render_drive`, the light (sun, exposure, weather) is drawn once for the
+    whole drive, as a real camera sees it; only the sensor noise is new in every frame. The
+    camera moves ``step`` metres per frame along the lane with a slow yaw and height sway.
+    Each sample adds ``pose`` (4x4 camera-to-world, OpenCV axes: x right, y down, z forward)
+    and ``intrinsics`` (3x3 K) to the usual image, labels and depth.
+    """
+    own = renderer is None
+    renderer = renderer or SceneRenderer()
+    try:
+        layout = generate_layout(scene_seed(seed, -2), clear_ahead=frames * step + 10.0)
+        params = sample_params(condition, np.random.default_rng([seed, 1 << 20]))
+        out: list[Sample] = []
+        for i in range(frames):
+            camera = Camera(position=(i * step, layout.ego_lane_y + 0.3 * math.sin(i / 4.0), 1.45),
+                            yaw=math.radians(3.0 * math.sin(i / 5.0)), pitch=math.radians(-1.5),
+                            height=size[0], width=size[1], hfov_deg=hfov_deg)
+            render = renderer.render(layout, camera, lighting_for(params))
+            image = shade(render, layout, params, np.random.default_rng([seed, i]))
+            out.append({"image": image, "segmentation": render.labels.copy(), "depth": _depth_target(render.depth),
+                        "name": f"video{seed}-{condition}-{i:03d}", "condition": condition,
+                        "focal": float(camera.focal), "pose": camera.pose(), "intrinsics": camera.intrinsics()})
+        return out
+    finally:
+        if own:
+            renderer.close()
+
+
 @dataclass(frozen=True)
 class _Item:
     scene: int

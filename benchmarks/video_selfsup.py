@@ -1,0 +1,262 @@
+"""Self-supervised depth from video: does fine-tuning on unlabelled frames help, and is the motion right?
+
+    python benchmarks/video_selfsup.py synthetic [--steps 200] [--out runs/video_selfsup]
+    python benchmarks/video_selfsup.py kitti [--root ../shared/data/video_kitti06] [--steps 150]
+
+``synthetic``: drives rendered by ``hydranet.data.synthetic.render_video`` (one light per
+drive, exact depth and ego-motion). Training drives (seeds 100-103) are written as frame
+folders and fine-tune the bundled default through ``hydranet train`` with the view-synthesis
+loss alone (``configs/examples/video_finetune.yaml``: no labels, no depth); held-back drives
+(seeds 200-201, other streets) are scored before and after: median-scaled abs rel against
+the rendered depth (through ``hydranet.Predictor`` as ``hydranet predict`` runs it, with the
+drive's camera), and the angle between the pose network's translation and the true one.
+
+``kitti``: three consecutive KITTI odometry frames (12-14 of sequence 06) and the right view
+of frame 12. Frame 12 is the target, 13 and 14 its neighbours, the stereo pair gives the
+metric scale (baseline from the camera file's ``bf / fx``); frames are used at the model's
+canonical scale (fx 415.69 px: 218x721). Prints the photometric loss over
+the run, the predicted motion 12 -> 13 against the ground-truth poses (angle of the
+translation, its length against the true 1.2 m), and the stereo scale of the depth of frame 12
+before and after (the factor that best warps the right view into the left with the true
+baseline; 1 = the depth is metric).
+
+Both print the machine and the time taken. Nothing here is used to choose a model: the
+synthetic figures are reported once per change of the method, the KITTI frames check it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import yaml
+
+from hydranet.benchmark.machine import cpu_info, describe_cpu
+from hydranet.data.datasets import VideoFrames
+from hydranet.data.datasets.video import read_camera_file
+from hydranet.data.synthetic import render_video
+from hydranet.inference.predictor import Predictor
+from hydranet.training.video import load_pose_net
+from hydranet.training.view_synthesis import angle_between_deg, road_plane_height, stereo_scale
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+TRAIN_SEEDS = (100, 101, 102, 103)
+HELD_SEEDS = (200, 201)
+SIZE = (192, 256)
+# The lens that makes a 256-pixel-wide frame the bundled model's canonical focal length (415.69 px),
+# so training and inference (Predictor resizes by canonical / fx) see the frames at one scale.
+HFOV = math.degrees(2 * math.atan(SIZE[1] / 2 / 415.69))
+KITTI_HEIGHT = 1.65  # the colour cameras' height above the road (KITTI setup page)
+
+
+def _frame(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255.0
+
+
+def write_drive(folder: Path, frames: list[dict]) -> list[float]:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, f in enumerate(frames):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), cv2.cvtColor(f["image"], cv2.COLOR_RGB2BGR))
+    k = frames[0]["intrinsics"]
+    return [float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2])]
+
+
+def median_scaled_abs_rel(weights: str | Path, drives: list[list[dict]]) -> tuple[float, float]:
+    """Mean median-scaled abs rel over the frames, and the mean camera height the predicted road
+    and depth give (the drives' camera is 1.45 m above the road)."""
+    predictor = Predictor(weights, backend="torch", precision="fp32")
+    road_id = predictor.config.class_names.index("road")
+    errors, heights = [], []
+    for frames in drives:
+        for f in frames:
+            result = predictor.predict(f["image"], intrinsics=f["intrinsics"])
+            pred = result.depth
+            road = torch.from_numpy(result.labels == road_id)[None, None]
+            heights.append(float(road_plane_height(torch.from_numpy(pred)[None, None].float(), road,
+                                                   torch.from_numpy(f["intrinsics"]).float()[None])[0]))
+            gt = f["depth"]
+            valid = (gt > 0) & (gt < 80)
+            p, g = pred[valid], gt[valid]
+            p = p * np.median(g) / np.median(p)
+            errors.append(float(np.mean(np.abs(p - g) / g)))
+    return float(np.mean(errors)), float(np.nanmean(heights))
+
+
+def pose_angles(pose_path: Path, drives: list[list[dict]]) -> list[float]:
+    net = load_pose_net(pose_path)
+    angles = []
+    with torch.no_grad():
+        for frames in drives:
+            for a, b in zip(frames[:-1], frames[1:]):
+                motion = net(_frame(a["image"]), _frame(b["image"]))[0]
+                true = np.linalg.inv(b["pose"]) @ a["pose"]
+                angles.append(angle_between_deg(motion[:3, 3], torch.from_numpy(true[:3, 3]).float()))
+    return angles
+
+
+def train(config: dict, out: Path, log: Path) -> float:
+    path = out / "config.yaml"
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    start = time.time()
+    with log.open("w") as f:
+        done = subprocess.run([sys.executable, "-m", "hydranet", "train", "--config", str(path), "--overwrite"],
+                              stdout=f, stderr=subprocess.STDOUT, cwd=REPO)
+    if done.returncode:
+        sys.exit(f"training failed; see {log}")
+    return time.time() - start
+
+
+def losses(csv_path: Path, key: str = "photometric") -> list[tuple[int, float]]:
+    with csv_path.open() as f:
+        return [(int(r["step"]), float(r[key])) for r in csv.DictReader(f) if r.get(key) not in (None, "", "nan")]
+
+
+def synthetic(args: argparse.Namespace) -> dict:
+    out = Path(args.out) / "synthetic"
+    t0 = time.time()
+    train_drives = [render_video(s, frames=args.frames, size=SIZE, hfov_deg=HFOV) for s in TRAIN_SEEDS]
+    held = [render_video(s, frames=10, size=SIZE, hfov_deg=HFOV) for s in HELD_SEEDS]
+    entries = []
+    for seed, frames in zip(TRAIN_SEEDS, train_drives):
+        k = write_drive(out / "frames" / f"drive{seed}", frames)
+        entries.append({"type": "video", "root": str(out / "frames" / f"drive{seed}"), "intrinsics": k})
+    print(f"rendered {len(train_drives)} training drives x {args.frames} frames and {len(held)} held-back "
+          f"drives x 10 at {SIZE[0]}x{SIZE[1]} ({HFOV:.1f} degree lens) in {time.time() - t0:.0f} s")
+    before, height_before = median_scaled_abs_rel("default", held)
+    config = {"base": str(REPO / "configs/examples/video_finetune.yaml"), "output": str(out / "run"),
+              "data": {"train": entries}, "augment": {"resize": None, "canonical_scale": True},
+              "loss": {"view_synthesis": {"camera_height": None, "pose_warmup": args.warmup}},
+              "steps": args.steps, "batch_size": args.batch_size, "threads": args.threads,
+              "checkpoint_every": 50, "tensorboard": False, "log_every": 10}
+    seconds = train(config, out / "run", out / "train.log")
+    after, height_after = median_scaled_abs_rel(out / "run" / "last.safetensors", held)
+    angles = pose_angles(out / "run" / "pose.safetensors", held)
+    curve = losses(out / "run" / "train.csv")
+    result = {"held_back_median_scaled_abs_rel": {"before": before, "after": after},
+              "camera_height_m": {"before": height_before, "after": height_after, "true": 1.45},
+              "pose_translation_angle_deg": {"mean": float(np.mean(angles)), "median": float(np.median(angles)),
+                                             "max": float(np.max(angles)), "pairs": len(angles)},
+              "photometric_first_last": [curve[0], curve[-1]] if curve else None,
+              "train_seconds": seconds, "steps": args.steps}
+    print(f"held-back drives (seeds {', '.join(map(str, HELD_SEEDS))}), median-scaled abs rel: "
+          f"default {before:.4f} -> after {args.steps} video steps {after:.4f}")
+    print(f"camera height from the predicted road and depth (true 1.45 m): default {height_before:.3f} m, "
+          f"after {height_after:.3f} m")
+    print(f"pose network translation vs the true ego-motion over {len(angles)} held-back frame pairs: "
+          f"mean {np.mean(angles):.1f} deg, median {np.median(angles):.1f}, max {np.max(angles):.1f}")
+    if curve:
+        print(f"photometric error (logged every 10 steps): step {curve[0][0]} {curve[0][1]:.4f} -> "
+              f"step {curve[-1][0]} {curve[-1][1]:.4f}; training {seconds:.0f} s")
+    return result
+
+
+def kitti(args: argparse.Namespace) -> dict:
+    root = Path(args.root)
+    out = Path(args.out) / "kitti"
+    calib = root / "camera_KITTI04-12.yaml"
+    k_full, baseline = read_camera_file(calib)
+    poses = np.loadtxt(root / "poses_06.txt").reshape(-1, 3, 4)
+    pose = [np.vstack([p, [0, 0, 0, 1]]) for p in poses]
+    true = np.linalg.inv(pose[13]) @ pose[12]  # T_{12->13}
+    data = VideoFrames(root, offsets=(1, 2), pattern="*_left.png", calib=calib, stereo=("_left", "_right"))
+    print(data.describe())
+    sample = data[0]
+    scale = 415.69 / float(sample["video"]["intrinsics"][0, 0])  # the canonical scale training uses
+    h, w = (int(round(n * scale)) for n in sample["image"].shape[:2])
+    left = cv2.resize(sample["image"], (w, h), interpolation=cv2.INTER_AREA)
+    right = cv2.resize(sample["video"]["right"], (w, h), interpolation=cv2.INTER_AREA)
+    k = sample["video"]["intrinsics"].copy()
+    k[0] *= w / sample["image"].shape[1]
+    k[1] *= h / sample["image"].shape[0]
+
+    def scale_of(weights: str | Path) -> tuple[float, float, float]:
+        """(stereo scale, median depth, camera height from the predicted road) of frame 12."""
+        predictor = Predictor(weights, backend="torch", precision="fp32")
+        result = predictor.predict(left, intrinsics=k)
+        depth = torch.from_numpy(result.depth)[None, None].float()
+        kt = torch.from_numpy(k).float()[None]
+        s, _, _ = stereo_scale(depth, _frame(left), _frame(right), kt, baseline)
+        road = torch.from_numpy(result.labels == predictor.config.class_names.index("road"))[None, None]
+        height = float(road_plane_height(depth, road, kt)[0])
+        return s, float(np.median(result.depth)), height
+
+    before, median_before, height_before = scale_of("default")
+    config = {"base": str(REPO / "configs/examples/video_finetune.yaml"), "output": str(out / "run"),
+              "data": {"train": [{"type": "video", "root": str(root), "pattern": "*_left.png", "offsets": [1, 2],
+                                  "calib": str(calib), "stereo": ["_left", "_right"], "repeat": args.batch_size}]},
+              "augment": {"resize": None, "canonical_scale": True, "flip": False, "color_jitter": 0.0},
+              "loss": {"view_synthesis": {"camera_height": None, "pose_warmup": args.warmup}},
+              "steps": args.steps, "batch_size": args.batch_size, "threads": args.threads,
+              "checkpoint_every": 50, "tensorboard": False, "log_every": 5}
+    seconds = train(config, out / "run", out / "train.log")
+    after, median_after, height_after = scale_of(out / "run" / "last.safetensors")
+    net = load_pose_net(out / "run" / "pose.safetensors")
+    f12 = cv2.resize(sample["image"], (w, h), interpolation=cv2.INTER_AREA)
+    f13 = cv2.resize(sample["video"]["neighbours"][0], (w, h), interpolation=cv2.INTER_AREA)
+    with torch.no_grad():
+        motion = net(_frame(f12), _frame(f13))[0].double().numpy()
+    angle = angle_between_deg(torch.from_numpy(motion[:3, 3]), torch.from_numpy(true[:3, 3]))
+    length = float(np.linalg.norm(motion[:3, 3]))
+    curve = losses(out / "run" / "train.csv")
+    print(f"baseline {baseline:.4f} m (bf / fx of {calib.name}); frames at {h}x{w}")
+    print(f"photometric error: step {curve[0][0]} {curve[0][1]:.4f} -> step {curve[-1][0]} {curve[-1][1]:.4f} "
+          f"({args.steps} steps, {seconds:.0f} s)")
+    print(f"motion 12 -> 13: predicted translation {np.round(motion[:3, 3], 3).tolist()} m, true "
+          f"{np.round(true[:3, 3], 3).tolist()} m: angle {angle:.1f} deg, length {length:.3f} m vs "
+          f"{np.linalg.norm(true[:3, 3]):.3f} m ({length / np.linalg.norm(true[:3, 3]):.3f}x)")
+    print(f"stereo scale of frame 12's depth (1 = metric by the true baseline): default {before:.3f} "
+          f"(median depth {median_before:.1f} m) -> after {after:.3f} (median {median_after:.1f} m)")
+    print(f"camera height from the predicted road and depth of frame 12 (KITTI's camera: {KITTI_HEIGHT} m): "
+          f"default {height_before:.3f} m -> after {height_after:.3f} m")
+    return {"photometric": curve, "motion_12_13": motion[:3, 3].tolist(), "true_12_13": true[:3, 3].tolist(),
+            "angle_deg": angle, "length_m": length, "true_length_m": float(np.linalg.norm(true[:3, 3])),
+            "stereo_scale": {"before": before, "after": after}, "baseline_m": baseline,
+            "camera_height_m": {"before": height_before, "after": height_after, "true": KITTI_HEIGHT},
+            "train_seconds": seconds, "steps": args.steps}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=("synthetic", "kitti"))
+    parser.add_argument("--root", default=str(SHARED / "video_kitti06"))
+    parser.add_argument("--out", default="runs/video_selfsup")
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--warmup", type=int, default=None, help="steps that train the pose network only")
+    parser.add_argument("--frames", type=int, default=14, help="frames per synthetic training drive")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"machine: {describe_cpu(cpu_info())}")
+    start = time.time()
+    if args.what == "synthetic":
+        args.steps = args.steps or 200
+        args.warmup = 50 if args.warmup is None else args.warmup
+        result = synthetic(args)
+    else:
+        if not Path(args.root).is_dir():
+            sys.exit(f"{args.root}: not found (the KITTI frames live in ../shared/data/video_kitti06)")
+        args.steps = args.steps or 150
+        args.warmup = 50 if args.warmup is None else args.warmup
+        result = kitti(args)
+    result["machine"] = describe_cpu(cpu_info())
+    result["seconds"] = time.time() - start
+    path = Path(args.out) / f"{args.what}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, default=float))
+    print(f"total {result['seconds']:.0f} s; wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
