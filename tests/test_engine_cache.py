@@ -67,7 +67,7 @@ def test_changed_weights_engine_or_cpu_make_a_new_entry(conversions, tmp_path, m
     monkeypatch.setattr(ovb.ov, "get_version", lambda: "9999.0.0-test")
     create_backend("openvino", model)
     assert len(conversions) == 3
-    monkeypatch.setattr(cache, "cpu_flags", lambda: frozenset({"avx2"}))
+    monkeypatch.setattr(cache, "cpu_flags", lambda: frozenset({"a-cpu-unlike-this-one"}))
     create_backend("openvino", model)
     assert len(conversions) == 4 and len(_entries(tmp_path)) == 4
 
