@@ -137,6 +137,7 @@ def synthetic(args: argparse.Namespace) -> dict:
     config = {"base": str(REPO / "configs/examples/video_finetune.yaml"), "output": str(out / "run"),
               "data": {"train": entries}, "augment": {"resize": None, "canonical_scale": True},
               "loss": {"view_synthesis": {"camera_height": None, "pose_warmup": args.warmup}},
+              "optim": {} if args.lr_pose is None else {"lr_pose": args.lr_pose},
               "steps": args.steps, "batch_size": args.batch_size, "threads": args.threads,
               "checkpoint_every": 50, "tensorboard": False, "log_every": 10}
     seconds = train(config, out / "run", out / "train.log")
@@ -197,6 +198,7 @@ def kitti(args: argparse.Namespace) -> dict:
                                   "calib": str(calib), "stereo": ["_left", "_right"], "repeat": args.batch_size}]},
               "augment": {"resize": None, "canonical_scale": True, "flip": False, "color_jitter": 0.0},
               "loss": {"view_synthesis": {"camera_height": None, "pose_warmup": args.warmup}},
+              "optim": {} if args.lr_pose is None else {"lr_pose": args.lr_pose},
               "steps": args.steps, "batch_size": args.batch_size, "threads": args.threads,
               "checkpoint_every": 50, "tensorboard": False, "log_every": 5}
     seconds = train(config, out / "run", out / "train.log")
@@ -232,7 +234,9 @@ def main() -> None:
     parser.add_argument("--root", default=str(SHARED / "video_kitti06"))
     parser.add_argument("--out", default="runs/video_selfsup")
     parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--warmup", type=int, default=None, help="steps that train the pose network only")
+    parser.add_argument("--warmup", type=int, default=None, help="steps that train the pose network only (default 50)")
+    parser.add_argument("--lr-pose", type=float, default=None,
+                        help="learning rate of the pose network (default: the example config's)")
     parser.add_argument("--frames", type=int, default=14, help="frames per synthetic training drive")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)

@@ -238,6 +238,17 @@ def test_config_base_chain_merges_mappings_and_replaces_lists(tmp_path):
         load_config(tmp_path / "missing.yaml")
 
 
+def test_an_override_reaches_into_a_list_of_datasets():
+    base = ["data.train=[{type: camvid, root: x}, {type: video, root: a.mp4}]", "steps=1"]
+    cfg = load_config(None, base + ["data.train.1.root=drive.mp4", "data.train.1.hfov=90"])
+    assert cfg["data"]["train"] == [{"type": "camvid", "root": "x"},
+                                    {"type": "video", "root": "drive.mp4", "hfov": 90}]
+    with pytest.raises(InputError, match=r"data.train has no entry 2 \(2 listed, numbered from 0\)"):
+        load_config(None, base + ["data.train.2.root=y"])
+    with pytest.raises(InputError, match="unknown config key 'data.trian'"):
+        load_config(None, base + ["data.trian.0.root=y"])
+
+
 @pytest.mark.parametrize("override, message", [
     ("steps=0", "config steps: 0 is not allowed; expected a whole number of at least 1"),
     ("steps=-3", "config steps: -3 is not allowed"),

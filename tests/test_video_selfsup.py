@@ -283,3 +283,17 @@ def test_video_without_the_loss_is_refused(tmp_path):
     cfg["loss"]["view_synthesis"].update(weight=1.0, mask_classes=["lamppost"])
     with pytest.raises(InputError, match="mask_classes"):
         Trainer(cfg, log=lambda m: None)
+
+
+def test_the_pose_network_has_its_own_learning_rate(tmp_path):
+    cfg = _video_config(tmp_path)
+    cfg["optim"]["lr_pose"] = 3e-3
+    trainer = Trainer(copy.deepcopy(cfg), log=lambda m: None)
+    groups = {g["name"]: g for g in trainer.optimizer.param_groups}
+    pose_params = {id(p) for p in trainer.step_module.video.parameters()}
+    assert {id(p) for p in groups["pose"]["params"]} == pose_params
+    assert not pose_params & {id(p) for p in groups["decoder"]["params"]}
+    assert groups["pose"]["initial_lr"] == pytest.approx(3e-3)
+    cfg["optim"]["lr_pose"] = None  # unset: the decoder's rate
+    groups = {g["name"]: g for g in Trainer(cfg, log=lambda m: None).optimizer.param_groups}
+    assert groups["pose"]["initial_lr"] == pytest.approx(cfg["optim"]["lr_decoder"])

@@ -4,10 +4,10 @@ SfMLearner's / monodepth2's separate pose CNN: the two frames stacked as six cha
 seven strided convolutions, a 1x1 convolution to six numbers per position and their mean:
 a rotation vector and a translation ``T_{t->s}`` (camera coordinates, x right, y down,
 z forward). The last convolution starts at zero, so a fresh network predicts no motion,
-where training has to start; the rotation is scaled by 0.01 (monodepth2's scale, radians
-per frame are small) and the translation is not (scaled by 0.01 too, a metre per frame
-takes thousands of steps to reach). It is used only by training (the depth network alone
-runs at inference).
+except for a forward motion of ``forward_prior`` metres per frame (a driving camera moves
+forward). The rotation is scaled by 0.01 (monodepth2's scale: radians per frame are small);
+the translation by 0.1, not monodepth2's 0.01, with which a metre per frame takes thousands
+of steps to reach. It is used only by training (the depth network alone runs at inference).
 """
 
 from __future__ import annotations

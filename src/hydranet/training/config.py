@@ -74,6 +74,7 @@ DEFAULTS: dict[str, Any] = {
         "name": "sgd",                # sgd | adam | adamw
         "lr_encoder": 1e-3,
         "lr_decoder": 1e-2,
+        "lr_pose": None,              # the pose network of video training (new weights); null = lr_decoder
         "momentum": 0.9,
         "weight_decay": 1e-5,
         "schedule": "poly",           # poly | step | constant
@@ -245,6 +246,7 @@ RULES: dict[str, Rule] = {
     "optim.step_size": Rule("int", low=1),
     "optim.gamma": Rule("number", low=0, above=True),
     "optim.grad_clip": Rule("number", low=0, above=True, optional=True),
+    "optim.lr_pose": Rule("number", low=0, above=True, optional=True),
     "loss.depth": Rule("choice", choices=tuple(DEPTH_LOSSES)),
     "loss.class_weights": Rule("list", low=0, nonempty=True, optional=True),
     "loss.weighting": Rule("choice", choices=tuple(WEIGHTINGS)),
@@ -365,6 +367,32 @@ def _layers(p: Path, seen: tuple[Path, ...] = ()) -> list[dict[str, Any]]:
     return _layers(p.parent / base, (*seen, p.resolve())) + [data]
 
 
+def _set_in_list(cfg: dict[str, Any], keys: list[str], value: Any, text: str) -> None:
+    """An override through a list, ``data.train.0.root=drive.mp4``: the entry's option is set or added."""
+    node: Any = cfg
+    for i, k in enumerate(keys[:-1]):
+        where = ".".join(keys[:i + 1])
+        if isinstance(node, list):
+            if not k.isdigit() or int(k) >= len(node):
+                raise InputError(f"override {text!r}: {'.'.join(keys[:i])} has no entry {k} "
+                                 f"({len(node)} listed, numbered from 0)")
+            node = node[int(k)]
+        elif isinstance(node, Mapping) and k in node:
+            node = node[k]
+        else:
+            raise InputError(f"override {text!r}: unknown config key {where!r}")
+    last = keys[-1]
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            raise InputError(f"override {text!r}: {'.'.join(keys[:-1])} has no entry {last} "
+                             f"({len(node)} listed, numbered from 0)")
+        node[int(last)] = value
+    elif isinstance(node, dict):
+        node[last] = value  # a dataset entry takes any option of its type; the dataset checks them
+    else:
+        raise InputError(f"override {text!r}: {'.'.join(keys[:-1])} is not a mapping or a list")
+
+
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """Defaults, updated by the YAML file (after the files it names as ``base:``), then by the overrides.
 
@@ -377,6 +405,9 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
             _merge(cfg, data)
     for text in overrides:
         keys, value = parse_override(text)
+        if any(k.isdigit() for k in keys):
+            _set_in_list(cfg, keys, value, text)
+            continue
         update: Any = value
         for k in reversed(keys):
             update = {k: update}

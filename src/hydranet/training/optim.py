@@ -23,13 +23,22 @@ def split_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Para
     return enc, dec
 
 
-def build_optimizer(model: nn.Module, opt: Mapping[str, Any],
-                    extra: list[nn.Parameter] | None = None) -> torch.optim.Optimizer:
-    """SGD/Adam with two groups (encoder, decoder); ``extra`` (e.g. learned task weights) joins the decoder."""
+def build_optimizer(model: nn.Module, opt: Mapping[str, Any], extra: list[nn.Parameter] | None = None,
+                    pose: list[nn.Parameter] | None = None) -> torch.optim.Optimizer:
+    """SGD/Adam with groups encoder, decoder and (video training) pose at ``lr_pose``.
+
+    ``extra`` (e.g. learned task weights) joins the decoder.
+    """
     enc, dec = split_parameters(model)
     dec = dec + list(extra or [])
     groups = [{"params": enc, "lr": float(opt["lr_encoder"]), "name": "encoder"},
               {"params": dec, "lr": float(opt["lr_decoder"]), "name": "decoder"}]
+    if pose:
+        # The pose network starts from nothing while the depth network is fine-tuned: it may
+        # need a larger step than the decoder to catch up within a short run.
+        lr_pose = opt.get("lr_pose")
+        groups.append({"params": list(pose), "lr": float(lr_pose if lr_pose is not None else opt["lr_decoder"]),
+                       "name": "pose"})
     name = opt["name"]
     wd = float(opt["weight_decay"])
     if name == "sgd":

@@ -291,8 +291,8 @@ class Trainer:
                                  f"{self.model.config.num_classes} classes")
         self.step_module = TrainStep(self.model, self.weighting, lcfg["depth"], cw,
                                      self.dist.world_size, bool(cfg["bf16"]), ordinal, video)
-        extra = list(self.weighting.parameters()) + (list(video.parameters()) if video is not None else [])
-        self.optimizer = build_optimizer(self.model, cfg["optim"], extra)
+        pose = list(video.parameters()) if video is not None else None
+        self.optimizer = build_optimizer(self.model, cfg["optim"], list(self.weighting.parameters()), pose)
         self.scheduler = build_scheduler(self.optimizer, self.total_steps, cfg["optim"])
         self.runner: nn.Module = self.step_module
         if self.dist.enabled:
