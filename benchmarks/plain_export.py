@@ -16,60 +16,20 @@ import argparse
 import copy
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from hydranet.benchmark.baseline import ReferenceEagerBackend
 from hydranet.benchmark.machine import cpu_info, describe_cpu, load_average
+from hydranet.benchmark.plain import PlainOpenVINO
 from hydranet.benchmark.suite import bench_inputs, default_calibration
 from hydranet.benchmark.timing import measure_interleaved
-from hydranet.export.openvino import cpu_threads, effective_precision
+from hydranet.export.openvino import cpu_threads
 from hydranet.inference.backends import create_backend
 from hydranet.checkpoints import load_model
 from hydranet.model import create_model
-
-
-class PlainOpenVINO:
-    """The ten-line static export: ONNX at one size, read_model, optional NNCF defaults."""
-
-    def __init__(self, model, size: tuple[int, int], calibration: list[np.ndarray] | None,
-                 threads: int) -> None:
-        import openvino as ov
-
-        class Outputs(torch.nn.Module):
-            def __init__(self, net):
-                super().__init__()
-                self.net = net
-
-            def forward(self, x):
-                out = self.net(x)
-                return out["segmentation"], out["depth"]
-
-        h, w = size
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "plain.onnx"
-            torch.onnx.export(Outputs(model.eval()), torch.zeros(1, 3, h, w), str(path),
-                              input_names=["input"], output_names=["segmentation", "depth"],
-                              opset_version=17, dynamo=False)
-            core = ov.Core()
-            ov_model = core.read_model(str(path))
-        if calibration is not None:
-            import nncf
-
-            ov_model = nncf.quantize(ov_model, nncf.Dataset([c.astype(np.float32) for c in calibration]))
-        compiled = core.compile_model(ov_model, "CPU", {"INFERENCE_NUM_THREADS": threads,
-                                                        "PERFORMANCE_HINT": "LATENCY"})
-        # OpenVINO's default on CPUs with AVX512_BF16 / AMX is bf16, not f32: say which ran.
-        self.precision = effective_precision(compiled)
-        self.request = compiled.create_infer_request()
-
-    def __call__(self, x: np.ndarray):
-        self.request.infer({0: x})
-        return self.request.get_output_tensor(0).data
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -97,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     build_s: dict[str, float] = {}
     print(f"machine: {describe_cpu(cpu_info())}; load {load_average()}", flush=True)
     for name, make in [
-        ("plain fp32", lambda: PlainOpenVINO(copy.deepcopy(model), (h, w), None, threads)),
-        ("plain int8", lambda: PlainOpenVINO(copy.deepcopy(model), (h, w), calibration, threads)),
+        ("plain fp32", lambda: PlainOpenVINO(model, threads)),
+        ("plain int8", lambda: PlainOpenVINO(model, threads, lambda size: calibration)),
         ("hydranet openvino fp32", lambda: create_backend("openvino", copy.deepcopy(model), precision="fp32",
                                                           threads=threads, cache=False)),
         ("hydranet openvino int8", lambda: create_backend("openvino", copy.deepcopy(model), precision="int8",
@@ -110,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         print(f"preparing {name} ...", file=sys.stderr, flush=True)
         engines[name] = make()
+        if isinstance(engines[name], PlainOpenVINO):
+            engines[name].prepare(x.shape)  # the static graph is built for this one shape
         build_s[name] = time.perf_counter() - start
     timings = measure_interleaved(list(engines.values()), x, runs=args.runs, max_seconds=20.0)
     plain8 = timings[1].median_ms
@@ -120,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for (key, engine), t in zip(engines.items(), timings):
         vs_ref = f"{ref / t.median_ms:.1f}x" if ref else "-"
-        name = f"{key} ({engine.precision} rest)" if isinstance(engine, PlainOpenVINO) else key
+        name = f"{key} ({engine.effective_precision()} rest)" if isinstance(engine, PlainOpenVINO) else key
         print(f"{name:<30}{t.median_ms:>10.1f}{t.p90_ms:>9.1f}{1000 / t.median_ms:>8.1f}"
               f"{plain8 / t.median_ms:>14.2f}x{vs_ref:>14}{build_s[key]:>11.1f}")
         rows.append({"engine": name, "median_ms": t.median_ms, "p90_ms": t.p90_ms, "runs": len(t.times_ms),

@@ -79,7 +79,9 @@ def test_goals_are_judged_on_measured_cells():
 
 def test_select_engines():
     assert select_engines(["torch"], None) == ["torch-reference", "torch"]
-    assert select_engines(["openvino"], ["int8"]) == ["openvino-int8"]
+    assert select_engines(["openvino"], ["int8"]) == ["openvino-int8", "plain-openvino-int8"]
+    assert select_engines(["torch", "plain-openvino-int8"], None) == ["torch-reference", "torch",
+                                                                       "plain-openvino-int8"]
     assert select_engines(None, ["fp32"])[:2] == ["torch-reference", "torch"]
 
 
@@ -107,3 +109,42 @@ def test_bench_command_prints_table_and_writes_json(tmp_path, capsys):
     assert video["frames"] == 4 and video["e2e_fps"] > 0 and video["model_fps"] > 0
     assert video["ratio"] == pytest.approx(video["e2e_fps"] / video["model_fps"])
     assert record["machine"]["cpus"] >= 1 and "torch" in record["versions"]
+
+
+def test_bench_times_the_plain_static_export_beside_hydranets_engines(tmp_path, capsys):
+    pytest.importorskip("openvino")
+    pytest.importorskip("nncf")
+    torch.manual_seed(0)
+    out = tmp_path / "bench.json"
+    code = main(["bench", "--sizes", "64x96", "--batch", "1,2", "--runs", "3", "--warmup", "1",
+                 "--backends", "openvino-int8,plain-openvino-fp32,plain-openvino-int8", "--no-video",
+                 "--json", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0 and "| vs plain INT8 |" in text
+    assert "| plain static export: ONNX -> OpenVINO, NNCF defaults | int8" in text
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["engine"], r["batch"]) for r in rows] == [
+        (e, b) for b in (1, 2) for e in ("openvino-int8", "plain-openvino-fp32", "plain-openvino-int8")]
+    for r in rows:
+        plain = next(p for p in rows if p["engine"] == "plain-openvino-int8" and p["batch"] == r["batch"])
+        assert r["vs_plain_int8"] == pytest.approx(plain["median_ms"] / r["median_ms"])
+
+
+def test_the_plain_export_computes_the_network():
+    pytest.importorskip("openvino")
+    from hydranet.benchmark.plain import PlainOpenVINO
+    from hydranet.model import create_model
+
+    torch.manual_seed(0)
+    model = create_model("kitti6").eval()
+    x = np.random.default_rng(0).standard_normal((2, 3, 64, 96)).astype(np.float32)
+    plain = PlainOpenVINO(model, threads=1)
+    out = plain(x)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x))
+    # fp32 within 1e-4; on a CPU with bf16, OpenVINO's default runs bf16: within 5 % of the range
+    tol = 1e-4 if plain.effective_precision() == "f32" else 0.05
+    for task in ("segmentation", "depth"):
+        r = ref[task].numpy()
+        assert np.abs(out[task] - r).max() < tol * max(1.0, np.abs(r).max() if tol > 1e-4 else 1.0)
+    assert out["depth"].shape == tuple(ref["depth"].shape)

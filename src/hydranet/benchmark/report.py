@@ -11,13 +11,14 @@ from .video import VideoResult
 
 def format_table(rows: Sequence[Row]) -> str:
     """Markdown table, grouped by size then batch, fastest last within a cell's baseline order."""
-    head = ("| engine | precision | size | batch | median ms | p90 ms | frames/s | vs baseline | runs |\n"
-            "|---|---|---|---|---:|---:|---:|---:|---:|")
+    head = ("| engine | precision | size | batch | median ms | p90 ms | frames/s | vs baseline | vs plain INT8 | runs |\n"
+            "|---|---|---|---|---:|---:|---:|---:|---:|---:|")
     lines = [head]
     for r in rows:
         speed = f"{r.speedup:.1f}x" if r.speedup is not None else "-"
+        plain = f"{r.vs_plain_int8:.2f}x" if r.vs_plain_int8 is not None else "-"
         lines.append(f"| {r.label} | {r.precision} | {r.height}x{r.width} | {r.batch} | {r.median_ms:.1f} | "
-                     f"{r.p90_ms:.1f} | {r.fps:.1f} | {speed} | {r.runs} |")
+                     f"{r.p90_ms:.1f} | {r.fps:.1f} | {speed} | {plain} | {r.runs} |")
     return "\n".join(lines)
 
 

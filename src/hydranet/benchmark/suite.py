@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..export.calibration import calibration_batches, generated_images, to_batches
+from ..export.calibration import calibration_batches, generated_images, resize_batches, to_batches
 from ..inference.backends import OPTIONAL_BACKENDS, TorchBackend, create_backend
 from ..model import HydraNet
 from .baseline import ReferenceEagerBackend
+from .plain import PlainOpenVINO
 from .timing import measure_interleaved
 
 BASELINE = "torch-reference"
@@ -28,7 +29,12 @@ ENGINES: dict[str, tuple[str, str, str]] = {
     "openvino-fp32": ("openvino", "fp32", "OpenVINO"),
     "openvino-bf16": ("openvino", "bf16", "OpenVINO bf16 hint"),
     "openvino-int8": ("openvino", "int8", "OpenVINO INT8 (NNCF)"),
+    "plain-openvino-fp32": ("openvino", "fp32", "plain static export: ONNX -> OpenVINO, defaults"),
+    "plain-openvino-int8": ("openvino", "int8", "plain static export: ONNX -> OpenVINO, NNCF defaults"),
 }
+# The yardstick, not an engine hydranet runs: every other engine is compared with its INT8.
+PLAIN = ("plain-openvino-fp32", "plain-openvino-int8")
+PLAIN_INT8 = "plain-openvino-int8"
 
 
 @dataclass
@@ -60,6 +66,7 @@ class Row:
     fps: float
     speedup: float | None = None
     times_ms: list[float] = field(default_factory=list)
+    vs_plain_int8: float | None = None
 
 
 def installed(backend: str) -> bool:
@@ -95,6 +102,9 @@ def build_engines(model: HydraNet, keys: Sequence[str], threads: int,
         log(f"preparing {key} ...")
         if key == BASELINE:
             run: Callable = ReferenceEagerBackend(model)
+        elif key in PLAIN:
+            cal = None if precision != "int8" else (lambda size: resize_batches(calibration, size))
+            run = PlainOpenVINO(model, threads, cal)
         elif backend == "torch":
             run = TorchBackend(copy.deepcopy(model), channels_last=True, threads=threads)
         else:
@@ -131,17 +141,27 @@ def run_grid(model: HydraNet, engines: Sequence[Engine], sizes: Sequence[tuple[i
         bar.set_postfix_str(f"{h}x{w} batch {batch}")
         if log and bar.disable:
             log(f"timing {h}x{w} batch {batch} ...")
+        for e in engines:
+            if isinstance(e.run, PlainOpenVINO):
+                e.run.prepare(x.shape)  # its static graph for this shape, outside the timing
         timings = measure_interleaved([e.run for e in engines], x, runs=runs, warmup=warmup,
                                       max_seconds=max_seconds)
         cell = []
         for engine, timing in zip(engines, timings):
-            cell.append(Row(engine.key, engine.backend, engine.precision, engine.label, h, w, batch,
+            precision = engine.precision
+            if isinstance(engine.run, PlainOpenVINO) and engine.run.effective_precision() == "bf16":
+                precision += " (bf16 rest)"  # OpenVINO's default on CPUs with bf16: say what really ran
+            cell.append(Row(engine.key, engine.backend, precision, engine.label, h, w, batch,
                             timing.median_ms, timing.p90_ms, len(timing.times_ms),
                             1000.0 * batch / timing.median_ms, None, [round(t, 3) for t in timing.times_ms]))
         base = next((r for r in cell if r.engine == BASELINE), None)
         if base is not None:
             for r in cell:
                 r.speedup = base.median_ms / r.median_ms
+        plain = next((r for r in cell if r.engine == PLAIN_INT8), None)
+        if plain is not None:
+            for r in cell:
+                r.vs_plain_int8 = plain.median_ms / r.median_ms
         rows.extend(cell)
         bar.update()
     bar.close()

@@ -14,10 +14,11 @@ from .options import parse_size_option
 DESCRIPTION = """\
 Time the network on this machine with every installed engine and precision: the
 reference baseline (PyTorch eager fp32, NCHW, 5x5 max-pools, as the authors' notebooks
-run it), hydranet's PyTorch backend, ONNX Runtime (fp32, INT8) and OpenVINO (fp32, bf16
-where the CPU has it, INT8). For each size and batch it prints the median and 90th
-percentile latency, frames per second and the speedup over the baseline measured in the
-same run, then the end-to-end video throughput of `hydranet predict` (decode, normalise,
+run it), hydranet's PyTorch backend, ONNX Runtime (fp32, INT8), OpenVINO (fp32, bf16
+where the CPU has it, INT8) and, as the yardstick, a plain static export of the same network
+(torch.onnx.export at the fixed size, OpenVINO and NNCF with default settings). For each size
+and batch it prints the median and 90th percentile latency, frames per second, the speedup
+over the baseline and the ratio to the plain INT8 export measured in the same run, then the end-to-end video throughput of `hydranet predict` (decode, normalise,
 infer, render, encode) against the model alone.
 
 Engines are timed in interleaved rounds so that load from other processes falls on all of
@@ -44,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", default="kitti6", help="configuration for random weights (default kitti6)")
     parser.add_argument("--sizes", default=DEFAULT_SIZES, help=f"input sizes HxW, comma separated ({DEFAULT_SIZES})")
     parser.add_argument("--batch", default="1,4", help="batch sizes, comma separated (default 1,4)")
-    parser.add_argument("--backends", help="subset of torch-reference,torch,onnxruntime,openvino (default: installed)")
+    parser.add_argument("--backends", help="subset of torch-reference,torch,onnxruntime,openvino (openvino includes the plain "
+                             "export), or engine keys such as plain-openvino-int8 (default: installed)")
     parser.add_argument("--precisions", help="subset of fp32,bf16,int8 (default all)")
     parser.add_argument("--runs", type=int, default=30, help="timed runs per engine and cell (default 30)")
     parser.add_argument("--warmup", type=int, default=5, help="warm-up runs (default 5)")
@@ -89,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from ..benchmark.suite import (
         BASELINE,
         ENGINES,
+        PLAIN,
         build_engines,
         run_grid,
         select_engines,
@@ -132,10 +135,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_video:
         video_size = _sizes(args.video_size)[0] if args.video_size else sizes[0]
         if args.video_engines:
-            video_keys = [k for k in args.video_engines.split(",") if k in {e.key for e in engines}]
+            video_keys = [k for k in args.video_engines.split(",") if k in {e.key for e in engines} and k not in PLAIN]
         else:
-            cell = [r for r in rows if (r.height, r.width) == video_size and r.batch == 1 and r.engine != BASELINE]
-            cell = cell or [r for r in rows if r.batch == 1 and r.engine != BASELINE]
+            ours = [r for r in rows if r.batch == 1 and r.engine != BASELINE and r.engine not in PLAIN]
+            cell = [r for r in ours if (r.height, r.width) == video_size] or ours
             video_keys = [max(cell, key=lambda r: r.fps).engine] if cell else []
         from ..benchmark.video import measure_video
 
