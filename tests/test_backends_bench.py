@@ -148,3 +148,12 @@ def test_the_plain_export_computes_the_network():
         r = ref[task].numpy()
         assert np.abs(out[task] - r).max() < tol * max(1.0, np.abs(r).max() if tol > 1e-4 else 1.0)
     assert out["depth"].shape == tuple(ref["depth"].shape)
+
+
+def test_the_default_models_table_runs_at_camvid_size_and_at_a_kitti_frames_network_size():
+    from hydranet.cli.bench import default_model_sizes
+    from hydranet.model.config import ModelConfig
+
+    config = ModelConfig(num_classes=11, canonical_focal=415.69)
+    # a 375x1242 KITTI frame with fx 721.54 is resized by 415.69 / 721.54 = 0.5761: 216.0 x 715.5
+    assert default_model_sizes(config) == [(360, 480), (216, 716)]

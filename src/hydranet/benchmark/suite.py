@@ -142,8 +142,7 @@ def run_grid(model: HydraNet, engines: Sequence[Engine], sizes: Sequence[tuple[i
         if log and bar.disable:
             log(f"timing {h}x{w} batch {batch} ...")
         for e in engines:
-            if isinstance(e.run, PlainOpenVINO):
-                e.run.prepare(x.shape)  # its static graph for this shape, outside the timing
+            e.run(x)  # the first call at a shape converts or compiles for it: not part of the timing
         timings = measure_interleaved([e.run for e in engines], x, runs=runs, warmup=warmup,
                                       max_seconds=max_seconds)
         cell = []
