@@ -1,0 +1,84 @@
+"""Where hydranet's INT8 loses time against the plain export: its quantization settings, one by one.
+
+    python benchmarks/int8_settings.py [--size 192x640] [--runs 40]
+
+kitti6 with random weights (speed does not depend on them), batch 1, one static shape. The
+same ONNX -> OpenVINO graph of hydranet (``convert_to_openvino``) is quantized by NNCF with
+hydranet's settings (``hydranet.export.quantize.quantize_openvino``: MIXED preset, the first
+convolution and the heads' output convolutions kept in fp32, the overflow fix on CPUs
+without VNNI), with NNCF's defaults, and with each of hydranet's choices alone; the plain
+static export (``hydranet.benchmark.plain``) runs beside them. All compiled alike and timed
+in interleaved rounds: compare within one run. Prints the machine and the median times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import logging
+import sys
+
+import nncf
+import torch
+
+from hydranet.benchmark.machine import cpu_info, describe_cpu, load_average
+from hydranet.benchmark.plain import PlainOpenVINO
+from hydranet.benchmark.suite import bench_inputs, default_calibration
+from hydranet.benchmark.timing import measure_interleaved
+from hydranet.export import quantize
+from hydranet.export.cpu import has_vnni
+from hydranet.export.openvino import compile_openvino, convert_to_openvino, cpu_threads
+from hydranet.model import create_model
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", default="192x640")
+    parser.add_argument("--runs", type=int, default=40)
+    args = parser.parse_args()
+    h, w = (int(v) for v in args.size.lower().split("x"))
+    logging.getLogger("nncf").setLevel(logging.ERROR)
+    torch.manual_seed(0)
+    model = create_model("kitti6").eval()
+    threads = cpu_threads()
+    calibration = default_calibration(model, 16, (h, w))
+    x = bench_inputs(model, (h, w), 1)
+    overflow = nncf.OverflowFix.FIRST_LAYER if has_vnni() else nncf.OverflowFix.ENABLE
+
+    def graph():
+        return convert_to_openvino(copy.deepcopy(model))
+
+    def nncf_quantize(**options):
+        with contextlib.redirect_stdout(sys.stderr):
+            return nncf.quantize(graph(), nncf.Dataset(calibration), subset_size=len(calibration), **options)
+
+    kept = nncf.IgnoredScope(names=quantize.openvino_kept_fp32(graph()))
+    variants = {
+        "hydranet's settings (MIXED, fp32 ends, overflow fix)": lambda: quantize.quantize_openvino(graph(), calibration),
+        "hydranet's graph, NNCF defaults": lambda: nncf_quantize(),
+        "  + MIXED and the overflow fix, nothing kept fp32": lambda: nncf_quantize(
+            preset=nncf.QuantizationPreset.MIXED, fast_bias_correction=True,
+            advanced_parameters=nncf.AdvancedQuantizationParameters(overflow_fix=overflow)),
+        "  + the fp32 ends only": lambda: nncf_quantize(ignored_scope=kept),
+    }
+    engines = {}
+    for name, make in variants.items():
+        print(f"preparing {name.strip()} ...", file=sys.stderr, flush=True)
+        request = compile_openvino(make(), (1, 3, h, w), "int8", threads).create_infer_request()
+        engines[name] = (lambda r: (lambda a: r.infer({0: a})))(request)
+    engines["plain static export, NNCF defaults"] = PlainOpenVINO(model, threads, lambda size: calibration)
+    for run in engines.values():
+        run(x)  # compile / first call outside the timing
+    timings = measure_interleaved(list(engines.values()), x, runs=args.runs, max_seconds=30)
+    load = load_average()
+    print(f"{describe_cpu(cpu_info())}; {threads} threads; load average {load[0]:.2f}" if load else
+          f"{describe_cpu(cpu_info())}; {threads} threads")
+    print(f"kitti6 {h}x{w} batch 1, INT8, median of interleaved runs:")
+    for name, t in zip(engines, timings):
+        print(f"{t.median_ms:8.1f} ms  {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
