@@ -85,18 +85,22 @@ def test_select_engines():
     assert select_engines(None, ["fp32"])[:2] == ["torch-reference", "torch"]
 
 
+def _bench(tmp_path, capsys, size: str, *options: str) -> tuple[int, str, dict]:
+    """``hydranet bench`` at one small size, batches 1 and 2, 3 runs: (exit code, output, JSON record)."""
+    torch.manual_seed(0)
+    out = tmp_path / "bench.json"
+    code = main(["bench", "--sizes", size, "--batch", "1,2", "--runs", "3", "--warmup", "1", *options,
+                 "--json", str(out)])
+    return code, capsys.readouterr().out, json.loads(out.read_text())
+
+
 def test_bench_command_prints_table_and_writes_json(tmp_path, capsys):
     pytest.importorskip("openvino")
     pytest.importorskip("onnxruntime")
-    torch.manual_seed(0)
-    out = tmp_path / "bench.json"
-    code = main(["bench", "--sizes", "48x64", "--batch", "1,2", "--runs", "3", "--warmup", "1",
-                 "--backends", "torch,onnxruntime", "--precisions", "fp32", "--video-size", "48x64",
-                 "--video-frames", "4", "--video-save", "overlay", "--json", str(out)])
-    text = capsys.readouterr().out
+    code, text, record = _bench(tmp_path, capsys, "48x64", "--backends", "torch,onnxruntime", "--precisions",
+                                "fp32", "--video-size", "48x64", "--video-frames", "4", "--video-save", "overlay")
     assert code == 0
     assert "| PyTorch eager, NCHW, MaxPool2d 5x5 (reference notebooks) | fp32 | 48x64 | 1 |" in text
-    record = json.loads(out.read_text())
     engines = ["torch-reference", "torch", "onnxruntime-fp32"]
     assert [(r["engine"], r["batch"]) for r in record["rows"]] == [(e, b) for b in (1, 2) for e in engines]
     for r in record["rows"]:
@@ -114,15 +118,11 @@ def test_bench_command_prints_table_and_writes_json(tmp_path, capsys):
 def test_bench_times_the_plain_static_export_beside_hydranets_engines(tmp_path, capsys):
     pytest.importorskip("openvino")
     pytest.importorskip("nncf")
-    torch.manual_seed(0)
-    out = tmp_path / "bench.json"
-    code = main(["bench", "--sizes", "64x96", "--batch", "1,2", "--runs", "3", "--warmup", "1",
-                 "--backends", "openvino-int8,plain-openvino-fp32,plain-openvino-int8", "--no-video",
-                 "--json", str(out)])
-    text = capsys.readouterr().out
+    code, text, record = _bench(tmp_path, capsys, "64x96", "--backends",
+                                "openvino-int8,plain-openvino-fp32,plain-openvino-int8", "--no-video")
     assert code == 0 and "| vs plain INT8 |" in text
     assert "| plain static export: ONNX -> OpenVINO, NNCF defaults | int8" in text
-    rows = json.loads(out.read_text())["rows"]
+    rows = record["rows"]
     assert [(r["engine"], r["batch"]) for r in rows] == [
         (e, b) for b in (1, 2) for e in ("openvino-int8", "plain-openvino-fp32", "plain-openvino-int8")]
     for r in rows:
