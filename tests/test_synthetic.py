@@ -16,8 +16,11 @@ from hydranet.data.synthetic import (  # noqa: E402
     generate_layout,
     render_drive,
     render_scene,
+    scene_seed,
 )
-from hydranet.data.synthetic.layout import ROAD, SKY  # noqa: E402
+from hydranet.data.synthetic.layout import ROAD, SKY, Part  # noqa: E402
+from hydranet.data.synthetic.renderer import _clip_plane, _trim  # noqa: E402
+from hydranet.data.synthetic.scenes import SIDE_STREET_START, side_yaw  # noqa: E402
 from hydranet.data.synthetic.shading import sample_params  # noqa: E402
 
 SMALL = (72, 96)
@@ -118,3 +121,59 @@ def test_dataset_cycles_conditions_caches_and_collates(tmp_path):
     assert batch["image"].shape == (3, 3) + SMALL and batch["has_depth"].all()
     with pytest.raises(IndexError):
         ds[3]
+
+
+def test_side_camera_sees_exact_ground_on_both_sides_of_its_axis(renderer):
+    # A camera turned 90 degrees to the right looks across the street: the street must exist
+    # on both halves of the view (before and behind the camera's x) and the ground is still
+    # flat-ground geometry, with depth along the turned optical axis.
+    layout = generate_layout(7, start=SIDE_STREET_START)
+    cam = Camera(position=(0.0, layout.ego_lane_y, 1.5), yaw=np.radians(-90.0), height=120, width=160,
+                 hfov_deg=60.0)
+    render = renderer.render(layout, cam)
+    rows = np.arange(cam.height, dtype=np.float64)[:, None] - cam.intrinsics()[1, 2]
+    below = np.broadcast_to(rows > 4, render.labels.shape)
+    assert (render.labels[below] != SKY).mean() > 0.99  # nothing missing below the horizon
+    # The road seen from height h: depth * row offset / f = h, on both halves of the view.
+    road = (render.labels == ROAD) & (rows > 8)
+    implied = np.where(road, render.depth, 0.0) * rows / cam.focal
+    for half in (slice(0, 80), slice(80, 160)):
+        assert road[:, half].sum() > 500
+    assert np.percentile(np.abs(implied[road] - 1.5), 99) < 1e-4
+
+
+def test_clip_plane_follows_the_view_and_refuses_what_it_cannot_draw():
+    ahead = Camera(position=(3.0, 1.0, 1.5), yaw=np.radians(5.0))
+    left = Camera(position=(3.0, 1.0, 1.5), yaw=np.radians(80.0))
+    right = Camera(position=(3.0, 1.0, 1.5), yaw=np.radians(-80.0))
+    assert _clip_plane(ahead) == (0, 3.8, 1.0)
+    assert _clip_plane(left) == (1, 1.8, 1.0)
+    assert _clip_plane(right) == (1, pytest.approx(0.2), -1.0)
+    with pytest.raises(ValueError, match="cannot be rendered"):
+        _clip_plane(Camera(position=(0.0, 0.0, 1.5), yaw=np.radians(45.0), hfov_deg=90.0))
+    # A box across the plane keeps the part on the camera's side, exactly.
+    box = Part("box", (2.0, 3.0, 1.0), (0.0, 0.0, 1.0), (0.5, 0.5, 0.5), ROAD)
+    kept = _trim(box, 1, -1.0, -1.0)  # keep y <= -1
+    assert kept.extent(1) == pytest.approx((-3.0, -1.0)) and kept.extent(0) == (-2.0, 2.0)
+    assert _trim(box, 0, 2.5, 1.0) is None and _trim(box, 0, -5.0, 1.0) is box
+
+
+def test_side_camera_share_and_angles():
+    yaws = np.degrees([side_yaw(scene_seed(0, i), 0.5) for i in range(400)])
+    turned = yaws[yaws != 0]
+    assert 0.4 < len(turned) / len(yaws) < 0.6
+    assert np.all((np.abs(turned) >= 35) & (np.abs(turned) <= 100))
+    assert (turned > 0).any() and (turned < 0).any()
+    assert all(side_yaw(scene_seed(0, i), 0.0) == 0.0 for i in range(50))
+    with pytest.raises(ValueError, match="side_cameras"):
+        SyntheticDrivingDataset(2, side_cameras=1.5)
+
+
+def test_side_camera_scenes_render_and_cache_apart_from_forward_ones(tmp_path):
+    forward = SyntheticDrivingDataset(2, seed=5, conditions=("clear",), size=SMALL, cache_dir=tmp_path)
+    side = SyntheticDrivingDataset(2, seed=5, conditions=("clear",), size=SMALL, cache_dir=tmp_path, side_cameras=1.0)
+    a, b = forward[0], side[0]
+    assert not np.array_equal(a["image"], b["image"])
+    assert len({p.parent for p in tmp_path.rglob("*.npz")}) == 2
+    validate_sample(b)
+    assert (b["depth"] > 0).mean() > 0.5

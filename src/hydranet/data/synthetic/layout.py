@@ -34,13 +34,17 @@ class Part:
     euler: tuple[float, float, float] = (0.0, 0.0, 0.0)
     seed: int = 0  # per-part variation of the procedural texture (e.g. which windows are lit)
 
+    def extent(self, axis: int) -> tuple[float, float]:
+        """Range the part covers along world ``axis`` (0 = x, 1 = y; conservative for rotated parts)."""
+        if self.shape == "box" and self.euler == (0.0, 0.0, 0.0):
+            return self.position[axis] - self.size[axis], self.position[axis] + self.size[axis]
+        r = max(self.size) if self.shape != "cylinder" else max(self.size[0], self.size[1] / 2)
+        return self.position[axis] - r, self.position[axis] + r
+
     @property
     def x_extent(self) -> tuple[float, float]:
         """Range of x the part covers (conservative for rotated parts)."""
-        if self.shape == "box" and self.euler == (0.0, 0.0, 0.0):
-            return self.position[0] - self.size[0], self.position[0] + self.size[0]
-        r = max(self.size) if self.shape != "cylinder" else max(self.size[0], self.size[1] / 2)
-        return self.position[0] - r, self.position[0] + r
+        return self.extent(0)
 
 
 @dataclass(frozen=True)

@@ -109,18 +109,42 @@ class Lighting:
     shadow: bool = True
 
 
-def _trim(part: Part, x_min: float) -> Part | None:
-    """The part restricted to x >= x_min, or None when it must be dropped."""
-    lo, hi = part.x_extent
-    if hi <= x_min:
+def _trim(part: Part, axis: int, bound: float, side: float = 1.0) -> Part | None:
+    """The part restricted to ``side * coordinate >= side * bound`` along world ``axis``, or None
+    when it must be dropped (a rotated part that crosses the bound)."""
+    lo, hi = part.extent(axis)
+    if side < 0:
+        lo, hi, bound = -hi, -lo, -bound
+    if hi <= bound:
         return None
-    if lo >= x_min:
+    if lo >= bound:
         return part
     if part.shape == "box" and part.euler == (0.0, 0.0, 0.0):
-        half = (hi - x_min) / 2
-        return Part(part.shape, (half,) + part.size[1:], (x_min + half,) + part.position[1:], part.color,
-                    part.label, part.material, part.euler, part.seed)
+        half = (hi - bound) / 2
+        centre = side * (bound + half)
+        size = tuple(half if i == axis else v for i, v in enumerate(part.size))
+        position = tuple(centre if i == axis else v for i, v in enumerate(part.position))
+        return Part(part.shape, size, position, part.color, part.label, part.material, part.euler, part.seed)
     return None
+
+
+def _clip_plane(camera: Camera) -> tuple[int, float, float]:
+    """Where geometry is cut just in front of the camera: ``(axis, bound, side)`` for :func:`_trim`.
+
+    The tiny renderer draws triangles behind the eye wrongly, so everything on the far side of
+    an axis-aligned plane ahead of the camera is removed. A camera looking along the street is cut
+    in x; one looking to the side (its whole field of view on one side of the street's axis) in y.
+    """
+    half_fov = camera.hfov_deg / 2
+    yaw = math.degrees(camera.yaw)
+    if abs(yaw) + half_fov <= 85.0:
+        return 0, camera.position[0] + CLIP_AHEAD, 1.0
+    if abs(yaw) - half_fov >= 5.0 and abs(yaw) + half_fov <= 175.0:
+        side = 1.0 if yaw > 0 else -1.0
+        return 1, camera.position[1] + side * CLIP_AHEAD, side
+    raise ValueError(f"camera yaw {yaw:.0f} deg with a {camera.hfov_deg:.0f} deg field of view "
+                     "cannot be rendered: it must look along the street (|yaw| + hfov/2 <= 85) "
+                     "or to one side of it (5 <= |yaw| - hfov/2, |yaw| + hfov/2 <= 175)")
 
 
 class SceneRenderer:
@@ -180,8 +204,8 @@ class SceneRenderer:
     def render(self, layout: Layout, camera: Camera, lighting: Lighting = Lighting()) -> Render:
         """Render ``layout`` from ``camera``: RGB, labels, metric depth and world points."""
         forward, left, up = camera.basis()
-        x_min = camera.position[0] + CLIP_AHEAD
-        visible = [t for t in (_trim(q, x_min) for q in layout.parts) if t is not None]
+        axis, bound, side = _clip_plane(camera)
+        visible = [t for t in (_trim(q, axis, bound, side) for q in layout.parts) if t is not None]
         parts = self._build(visible)
         p, client = self._connect()
         eye = np.asarray(camera.position, dtype=np.float64)

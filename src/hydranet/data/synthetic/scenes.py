@@ -8,6 +8,7 @@ than** ``MAX_DEPTH`` (80 m, the default model's depth range), and ``name``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from collections.abc import Sequence
@@ -26,6 +27,10 @@ MAX_DEPTH = 80.0
 GENERATOR_VERSION = 2  # 2: samples carry the camera's focal length
 DEFAULT_SIZE: tuple[int, int] = (360, 480)  # CamVid's height x width
 DRIVE_CONDITIONS: tuple[str, ...] = ("clear", "rain", "fog", "night")
+# Side cameras of multi-camera rigs (nuScenes, Waymo, Argoverse) look 45-110 degrees off the
+# driving direction; 35-100 covers the front-side views.
+SIDE_YAW_DEG: tuple[float, float] = (35.0, 100.0)
+SIDE_STREET_START = -40.0  # metres; a forward view's street starts at -2
 
 
 def scene_seed(seed: int, index: int) -> int:
@@ -58,15 +63,35 @@ def random_camera(layout: Layout, rng: np.random.Generator, size: tuple[int, int
                   hfov_deg=float(rng.uniform(55, 68)))
 
 
+def side_yaw(seed: int, side_cameras: float) -> float:
+    """The extra yaw (radians) of scene ``seed``'s camera: 0, or with probability
+    ``side_cameras`` a side view of ``SIDE_YAW_DEG`` to the left or right.
+
+    Drawn from its own stream so that scenes with ``side_cameras=0`` render exactly as before."""
+    if side_cameras <= 0.0:
+        return 0.0
+    rng = np.random.default_rng([seed, 0x5D1E])
+    if rng.random() >= side_cameras:
+        return 0.0
+    return math.radians(float(rng.choice([-1.0, 1.0])) * float(rng.uniform(*SIDE_YAW_DEG)))
+
+
 def render_scene(seed: int, condition: str = "clear", size: tuple[int, int] = DEFAULT_SIZE,
-                 renderer: SceneRenderer | None = None) -> Sample:
-    """One random street from a random camera pose under ``condition``; deterministic by ``seed``."""
+                 renderer: SceneRenderer | None = None, side_cameras: float = 0.0) -> Sample:
+    """One random street from a random camera pose under ``condition``; deterministic by ``seed``.
+
+    ``side_cameras`` is the probability that the camera looks to the side of the street
+    (see :func:`side_yaw`) rather than along it."""
     own = renderer is None
     renderer = renderer or SceneRenderer()
     try:
         rng = np.random.default_rng(seed)
-        layout = generate_layout(int(rng.integers(1 << 62)))
+        extra_yaw = side_yaw(seed, side_cameras)
+        # A side view also sees the street behind the camera, so the street must start well before it.
+        layout = generate_layout(int(rng.integers(1 << 62)), **({"start": SIDE_STREET_START} if extra_yaw else {}))
         camera = random_camera(layout, rng, size)
+        if extra_yaw:
+            camera = dataclasses.replace(camera, yaw=camera.yaw + extra_yaw)
         return render_frame(layout, camera, condition, rng, renderer, f"synthetic-{seed}-{condition}")
     finally:
         if own:
@@ -147,15 +172,20 @@ class SyntheticDrivingDataset:
     """``num_scenes`` random streets with segmentation and depth; a torch-style map Dataset.
 
     Scene ``i`` gets condition ``conditions[i % len(conditions)]`` and is fully
-    determined by ``(seed, i)``. With ``cache_dir`` each rendered sample is stored
+    determined by ``(seed, i)``; a fraction ``side_cameras`` of the scenes is seen by a camera
+    looking to the side of the street, as the side cameras of a multi-camera rig do. With
+    ``cache_dir`` each rendered sample is stored
     as a compressed ``.npz`` and read back on later epochs or runs (rendering costs
     a few tenths of a second per frame on a CPU).
     """
 
     def __init__(self, num_scenes: int, seed: int = 0, conditions: Sequence[str] = CONDITIONS,
-                 size: tuple[int, int] = DEFAULT_SIZE, cache_dir: str | Path | None = None) -> None:
+                 size: tuple[int, int] = DEFAULT_SIZE, cache_dir: str | Path | None = None,
+                 side_cameras: float = 0.0) -> None:
         if num_scenes < 1:
             raise ValueError("num_scenes must be at least 1")
+        if not 0.0 <= float(side_cameras) <= 1.0:
+            raise ValueError(f"side_cameras must be a probability in [0, 1], not {side_cameras}")
         bad = [c for c in conditions if c not in CONDITIONS]
         if bad or not conditions:
             raise ValueError(f"unknown condition(s) {bad}; choose from {', '.join(CONDITIONS)}")
@@ -163,6 +193,7 @@ class SyntheticDrivingDataset:
         self.seed = int(seed)
         self.conditions = tuple(conditions)
         self.size = (int(size[0]), int(size[1]))
+        self.side_cameras = float(side_cameras)
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else None
         self._renderer: SceneRenderer | None = None
 
@@ -178,7 +209,9 @@ class SyntheticDrivingDataset:
         if self.cache_dir is None:
             return None
         h, w = self.size
-        return self.cache_dir / f"v{GENERATOR_VERSION}_s{self.seed}_{h}x{w}" / f"{item.scene:06d}_{item.condition}.npz"
+        side = f"_side{self.side_cameras:g}" if self.side_cameras > 0 else ""
+        return (self.cache_dir / f"v{GENERATOR_VERSION}_s{self.seed}_{h}x{w}{side}"
+                / f"{item.scene:06d}_{item.condition}.npz")
 
     def __getitem__(self, index: int) -> Sample:
         item = self._item(int(index))
@@ -193,7 +226,8 @@ class SyntheticDrivingDataset:
                 pass  # a damaged cache entry is simply rendered again
         if self._renderer is None:
             self._renderer = SceneRenderer()
-        sample = render_scene(scene_seed(self.seed, item.scene), item.condition, self.size, self._renderer)
+        sample = render_scene(scene_seed(self.seed, item.scene), item.condition, self.size, self._renderer,
+                              side_cameras=self.side_cameras)
         sample["name"] = f"synthetic-s{self.seed}-{item.scene:06d}-{item.condition}"
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
