@@ -15,12 +15,16 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def test_auto_picks_the_fastest_engine_and_the_weights_measured_precision(monkeypatch):
     monkeypatch.setattr(predictor_module, "default_backend", lambda: "openvino")
     assert choose_engine("some/file.safetensors") == ("openvino", "fp32", None)  # unmeasured: fp32
-    assert choose_engine("default") == ("openvino", WEIGHTS["default"].fast_precision, None)
+    # Measured within the limits (BENCHMARKS.md): bf16 where the CPU has it, else INT8.
+    assert WEIGHTS["default"].fast_precision == ("bf16", "int8")
+    monkeypatch.setattr(predictor_module, "has_bf16", lambda: True)
+    assert choose_engine("default") == ("openvino", "bf16", None)
+    monkeypatch.setattr(predictor_module, "has_bf16", lambda: False)
+    assert choose_engine("default") == ("openvino", "int8", None)
     assert choose_engine("default", precision="fp32") == ("openvino", "fp32", None)
     assert choose_engine("default", backend="torch") == ("torch", None, None)
-    # An engine without the weights' fast precision runs them in fp32.
+    # Other engines run unmeasured precisions in fp32.
     assert choose_engine("default", backend="onnxruntime") == ("onnxruntime", "fp32", None)
-    assert WEIGHTS["default"].fast_precision == "bf16"  # measured within the limits (BENCHMARKS.md)
     with pytest.raises(hydranet.InputError, match="precision int8 needs an exporting engine"):
         choose_engine("default", backend="torch", precision="int8")
     with pytest.raises(hydranet.InputError, match="precision 'int4'"):

@@ -17,7 +17,7 @@ hydranet eval --weights "$WEIGHTS" --dataset depth_folder --root $DATA/realdepth
     --json "$OUT/realdepth_dev.json" | tee "$OUT/realdepth_dev.txt"
 # CamVid val, clean (per class) and under the weather corruptions.
 hydranet eval --weights "$WEIGHTS" --dataset camvid --root $DATA/camvid --split val --per-class \
-    --corrupt rain,fog,night --severity 3 --json "$OUT/camvid_val.json" | tee "$OUT/camvid_val.txt"
+    --corrupt hydranet-rain,hydranet-fog,hydranet-night --severity 3 --json "$OUT/camvid_val.json" | tee "$OUT/camvid_val.txt"
 # A synthetic drive never used for any choice, reported once.
 hydranet demo --weights "$WEIGHTS" --seed 1 --frames 12 --out "$OUT/drive1" | tee "$OUT/drive1.txt"
 # What INT8 costs with these weights.

@@ -21,19 +21,23 @@ class WeightsEntry:
     git_blob_id: str = ""
     # A download larger than this is refused (the released files are 12-13 MB).
     max_bytes: int = 64 << 20
-    # The precision the default (fast) path runs these weights in on an exporting engine:
-    # int8 only where its cost was measured within the limits of docs/BENCHMARKS.md.
-    fast_precision: str = "fp32"
+    # The precisions the default (fast) path may run these weights in on OpenVINO, in order of
+    # preference; the first this CPU has is used (bf16 needs AVX512_BF16 or AMX), else fp32.
+    # Only precisions whose cost was measured within the limits of docs/BENCHMARKS.md; other
+    # engines run fp32.
+    fast_precision: tuple[str, ...] = ()
 
 
 WEIGHTS: dict[str, WeightsEntry] = {
     w.name: w
     for w in (
-        # bf16 costs 0.01 mIoU and 0.0 % abs rel, INT8 0.57 mIoU (over the 0.5 limit), measured by
-        # benchmarks/default_engine_accuracy.py; CPUs without bf16 run it as f32.
+        # Measured by benchmarks/default_engine_accuracy.py on OpenVINO: bf16 cost 0.01 mIoU and
+        # 0.0 % abs rel (stage 10, AVX-512 Xeon); INT8 calibrated on generated street scenes
+        # -0.09 mIoU, abs rel -3 % / -4 % (stage 11, AVX2 Zen 3, where it runs about twice as
+        # fast as f32).
         WeightsEntry("default", "camvid11_lite0", "bundled", "default.safetensors",
                      "bundled model trained by hydranet (CamVid classes + metric depth)",
-                     fast_precision="bf16"),
+                     fast_precision=("bf16", "int8")),
         WeightsEntry("kitti6", "kitti6", "released", "ExpKITTI_joint.ckpt", "KITTI: 6 classes + depth",
                      "d9386a96f748001406c622100ce944333d1967ff"),
         WeightsEntry("nyud40", "nyud40", "released", "ExpNYUD_joint.ckpt", "NYUDv2: 40 classes + depth",

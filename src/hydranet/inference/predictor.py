@@ -19,6 +19,7 @@ import numpy as np
 from ..checkpoints import load_model
 from ..checkpoints.registry import WEIGHTS
 from ..errors import InputError
+from ..export.cpu import has_bf16
 from ..labels import generic_label_set
 from ..model import HydraNet, ModelConfig
 from .backends import BACKENDS, backend_for_file, create_backend, default_backend
@@ -31,9 +32,6 @@ Size = tuple[int, int]
 
 
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "int8")
-# What each exporting engine can run.
-ENGINE_PRECISIONS: dict[str, tuple[str, ...]] = {"openvino": ("fp32", "bf16", "int8"),
-                                                  "onnxruntime": ("fp32", "int8")}
 
 
 def choose_engine(weights: str | Path | HydraNet, backend: str = "auto",
@@ -41,8 +39,8 @@ def choose_engine(weights: str | Path | HydraNet, backend: str = "auto",
     """``(backend, precision or None for torch, note or None)`` for the default fast path.
 
     ``auto`` backend: the fastest installed engine (OpenVINO, then ONNX Runtime, then
-    PyTorch). ``auto`` precision: the registered weights' ``fast_precision`` (int8 where
-    its cost was measured small), else fp32. The note says, in one line, when the fast
+    PyTorch). ``auto`` precision on OpenVINO: the first of the registered weights'
+    ``fast_precision`` this CPU has (their cost measured small), else fp32. The note says, in one line, when the fast
     engine is missing and PyTorch runs instead.
     """
     if precision not in PRECISIONS:
@@ -60,9 +58,8 @@ def choose_engine(weights: str | Path | HydraNet, backend: str = "auto",
         return backend, None, note
     if precision == "auto":
         entry = WEIGHTS.get(weights) if isinstance(weights, str) else None
-        precision = entry.fast_precision if entry is not None else "fp32"
-        if precision not in ENGINE_PRECISIONS.get(backend, ("fp32",)):
-            precision = "fp32"  # e.g. bf16 on ONNX Runtime, which has no bf16 path
+        measured = entry.fast_precision if entry is not None and backend == "openvino" else ()
+        precision = next((p for p in measured if p != "bf16" or has_bf16()), "fp32")
     return backend, precision, note
 
 
