@@ -219,3 +219,28 @@ def test_export_cli_asks_for_a_size_when_the_graph_needs_one(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("hydranet: error: the efficientnet_lite0 network's graph depends on the input size")
     assert "export at a fixed size with --size HxW" in err and not out.exists()
+
+
+def test_openvino_int8_keeps_the_first_convolution_and_without_vnni_the_heads(model, monkeypatch):
+    import hydranet.export.cpu as cpu
+    from hydranet.export.openvino import convert_to_openvino
+    from hydranet.export.quantize import openvino_kept_fp32, quantize_openvino
+
+    ov_model = convert_to_openvino(model, (64, 96))
+    kept = openvino_kept_fp32(ov_model)
+    assert kept[0] == "/model/layer1/layer1.0/Conv/WithoutBiases"
+    assert sorted(kept[1:]) == ["/model/depth/conv/Conv/WithoutBiases", "/model/segm/conv/Conv/WithoutBiases"]
+    assert openvino_kept_fp32(ov_model, heads=False) == kept[:1]
+
+    def quantized_convs(flags):
+        monkeypatch.setattr(cpu, "cpu_flags", lambda: frozenset(flags))
+        batches = to_batches(generated_images(2, (64, 96)), model.config)
+        graph = quantize_openvino(convert_to_openvino(model, (64, 96)), batches)
+        # A quantized convolution reads its weights through a FakeQuantize (or a dequantizing Multiply).
+        return {op.get_friendly_name() for op in graph.get_ordered_ops()
+                if op.get_type_name() == "Convolution"
+                and op.input_value(1).get_node().get_type_name() in ("FakeQuantize", "Multiply", "Convert")}
+
+    heads = {"/model/depth/conv/Conv/WithoutBiases", "/model/segm/conv/Conv/WithoutBiases"}
+    assert not heads & quantized_convs({"avx2", "fma"})
+    assert heads <= quantized_convs({"avx2", "avx512f", "avx512_vnni"})

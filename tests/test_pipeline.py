@@ -24,7 +24,7 @@ from hydranet.cli.main import main
 from hydranet.evaluation.evaluate import model_predict_fn
 from hydranet.export.calibration import street_scene
 from hydranet.inference.camera import Intrinsics
-from hydranet.inference.pipeline import normalize, plan_input, preprocess
+from hydranet.inference.pipeline import _upsample, normalize, plan_input, preprocess, upsampled_argmax
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "hydranet"
 
@@ -66,6 +66,27 @@ def test_normalisation_is_the_reference_arithmetic_bit_for_bit():
     assert np.array_equal(preprocess(image).numpy()[0], expected)
     other = (0.5, 0.4, 0.3), (0.2, 0.3, 0.4)
     assert np.array_equal(normalize(image, *other), reference_input(image, *other))
+
+
+@pytest.mark.parametrize("classes", [1, 2, 11, 40])
+def test_upsampled_argmax_is_numpys_argmax_with_its_ties(classes):
+    rng = np.random.default_rng(classes)
+    # Coarse values make ties frequent: the first class must win them, as numpy's argmax does.
+    logits = rng.integers(-3, 4, (classes, 13, 17)).astype(np.float32)
+    for size in [(13, 17), (52, 68), (37, 101), (5, 9)]:
+        expected = _upsample(logits, size).argmax(axis=2)
+        got = upsampled_argmax(logits, size)
+        assert got.dtype == np.uint8 and got.shape == size
+        assert np.array_equal(got, expected)
+    smooth = rng.standard_normal((classes, 13, 17)).astype(np.float32)
+    assert np.array_equal(upsampled_argmax(smooth, (90, 120)), _upsample(smooth, (90, 120)).argmax(axis=2))
+
+
+def test_normalisation_of_views_and_odd_shapes():
+    image = np.random.default_rng(3).integers(0, 256, (31, 9, 3), dtype=np.uint8)
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    for view in (image[:, ::-1], image[::2], image[:1, :1]):
+        assert np.array_equal(normalize(view, mean, std), reference_input(np.ascontiguousarray(view), mean, std))
 
 
 def _four_paths(model, image, tmp_path, size=None):

@@ -116,3 +116,22 @@ def test_bev_places_points_and_keeps_the_highest():
     assert bev[70, 40].tolist() == [2, 2, 2]
     assert bev[40, 20].tolist() == [3, 3, 3]
     assert not (bev == 4).all(axis=2).any() and not (bev == 1).all(axis=2).any()
+
+
+def test_video_predictions_are_made_at_the_size_the_outputs_need(tmp_path):
+    from fractions import Fraction
+
+    from hydranet.inference.outputs import OutputOptions, VideoSink, video_paths
+
+    def size_for(opts, shape=(360, 480)):
+        return VideoSink(video_paths(tmp_path / "v", opts), Fraction(10), opts).prediction_size(shape)
+
+    # A panel alone shows each picture at half the frame's height: predict at that size.
+    assert size_for(OutputOptions()) == (180, 240)
+    assert size_for(OutputOptions(), (375, 1242)) == (188, 623)  # round(1242 * 188 / 375)
+    assert size_for(OutputOptions(panel_height=90)) == (90, 120)
+    # Full frames for anything shown or saved at the frame's resolution.
+    assert size_for(OutputOptions(panel_height=360)) == (360, 480)
+    assert size_for(OutputOptions(save=("panel", "raw"))) == (360, 480)
+    assert size_for(OutputOptions(save=("overlay",))) == (360, 480)
+    assert size_for(OutputOptions(pointcloud=True, intrinsics=Intrinsics(400, 400, 240, 180))) == (360, 480)

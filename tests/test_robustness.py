@@ -112,7 +112,7 @@ def test_predict_max_pixels_and_downscale_large(tmp_path, small_weights, capsys)
     out = capsys.readouterr().out
     assert f"note: {path}: 400x300 is over the 0.01 Mpx limit; read reduced to 100x75 (--downscale-large), " \
            "and so are its outputs" in out
-    assert Image.open(tmp_path / "o2" / "big_overlay.png").size == (100, 75)
+    assert Image.open(tmp_path / "o2" / "big_overlay.jpg").size == (100, 75)
     assert np.load(tmp_path / "o2" / "big_raw_depth.npy").shape == (75, 100)
     for bad in ("100", "500000000"):
         assert main([*args, "--out", str(tmp_path / "o3"), "--max-pixels", bad]) == 2
@@ -147,7 +147,7 @@ def test_huge_jpeg_is_predicted_reduced_under_a_memory_limit_that_a_full_decode_
     assert r.returncode == 1, r.stderr  # the PNG failed, the JPEG did not
     assert f"full decode: {jpg}: cannot read image (out of memory while decoding it)" in r.stdout
     assert f"note: {jpg}: 20000x20000 is over the 1 Mpx limit; read reduced to 834x834" in r.stdout
-    assert Image.open(out / "huge_jpg_overlay.png").size == (834, 834)  # two inputs named huge
+    assert Image.open(out / "huge_jpg_overlay.jpg").size == (834, 834)  # two inputs named huge
     errors = [line for line in r.stderr.splitlines() if line.startswith("hydranet: error:")]
     assert errors[0] == (f"hydranet: error: {png}: 20000x20000 PNG is 400 Mpx; only a baseline JPEG is read "
                          "reduced straight from the file, a PNG over 100 Mpx would be decoded whole first: "
@@ -513,10 +513,10 @@ def test_sigterm_during_a_folder_leaves_only_complete_outputs_and_a_rerun_comple
     assert err.strip().splitlines()[-1] == "hydranet: interrupted" and "Traceback" not in err
     files = sorted(out.iterdir())
     assert not [p for p in files if p.name.startswith(".")], "temporary files left behind"
-    assert 0 < len([p for p in files if p.name.endswith("_panel.png")]) < 20, "not interrupted mid-folder"
+    assert 0 < len([p for p in files if p.name.endswith("_panel.jpg")]) < 20, "not interrupted mid-folder"
     for p in files:  # whatever is there is whole
         assert p.stat().st_size > 0, p
-        if p.suffix == ".png":
+        if p.suffix in (".png", ".jpg"):
             with Image.open(p) as im:
                 im.load()
         elif p.suffix == ".npy":
@@ -528,4 +528,4 @@ def test_sigterm_during_a_folder_leaves_only_complete_outputs_and_a_rerun_comple
     assert main(command) == 2
     assert "already exists" in one_line(capsys.readouterr().err)
     assert main([*command, "--overwrite"]) == 0
-    assert len(list(out.glob("*_panel.png"))) == 20 and not [p for p in out.iterdir() if p.name.startswith(".")]
+    assert len(list(out.glob("*_panel.jpg"))) == 20 and not [p for p in out.iterdir() if p.name.startswith(".")]

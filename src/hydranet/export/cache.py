@@ -2,8 +2,8 @@
 
 Converting a network through ONNX takes a few seconds and INT8 quantization with NNCF
 tens of seconds per input size; both depend only on the weights, the input size, the
-precision, the calibration inputs, the engine's version and the CPU (INT8 ranges differ
-with and without VNNI). The key holds all of them, so any change makes a new entry and
+precision, the calibration inputs, the engine's version, hydranet's recipe for building the
+graph and the CPU (INT8 ranges differ with and without VNNI). The key holds all of them, so any change makes a new entry and
 a stale one is never read. ``$HYDRANET_HOME/engines``, else ``$XDG_CACHE_HOME/hydranet/engines``;
 ``HYDRANET_ENGINE_CACHE=0`` turns the cache off.
 """
@@ -20,6 +20,9 @@ import torch
 from ..model import HydraNet
 from .cpu import cpu_flags
 
+# hydranet's own way of building a graph (conversion, quantization settings): a change to it
+# makes new entries, so a graph built the old way is never read.
+GRAPH_RECIPE = "2"
 # Flags that change what an engine compiles or quantizes to.
 _CPU_FEATURES: tuple[str, ...] = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16",
                                   "amx_bf16", "amx_int8")
@@ -74,5 +77,6 @@ def entry_path(engine: str, model: str, size: tuple[int, int] | None, precision:
     if root is None:
         return None
     where = "dynamic" if size is None else f"{size[0]}x{size[1]}"
-    key = hashlib.sha256("|".join([engine, model, where, precision, calibration, cpu_key()]).encode())
+    key = hashlib.sha256("|".join([engine, model, where, precision, calibration, cpu_key(),
+                                   GRAPH_RECIPE]).encode())
     return root / model[:16] / f"{engine}-{precision}-{where}-{key.hexdigest()[:16]}{suffix}"

@@ -351,7 +351,7 @@ class VideoWriter:
     """
 
     def __init__(self, path: str | Path, fps: float | Fraction, format: str | None = None,
-                 crf: int = 20, preset: str = "veryfast") -> None:
+                 crf: int = 20, preset: str = "ultrafast") -> None:
         self.path = Path(path)
         self.format = (format or self.path.suffix.lstrip(".")).lower()
         if self.format not in VIDEO_FORMATS:
@@ -373,7 +373,7 @@ class VideoWriter:
             self._container = av.open(str(self._tmp), "w", format="mp4", options={"movflags": "+faststart"})
             codec = "libx264" if "libx264" in av.codecs_available else "h264"
             stream = self._container.add_stream(
-                codec, rate=self.fps, options={"crf": str(self.crf), "preset": self.preset})
+                codec, rate=self.fps, options={"crf": str(self.crf), "preset": self.preset, "threads": "1"})
             stream.pix_fmt = "yuv420p"
             stream.width, stream.height = width + width % 2, height + height % 2
         else:

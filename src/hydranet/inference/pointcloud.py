@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import InputError
 from ..fileio import atomic_path
 from .camera import Intrinsics
-from .render import BACKGROUND, TEXT_COLOR, put_text
+from .render import BACKGROUND, TEXT_COLOR, filled, put_text
 
 
 def parse_intrinsics(text: str) -> Intrinsics:
@@ -190,8 +190,7 @@ def bev_image(points: np.ndarray, colors: np.ndarray, forward: tuple[float, floa
     metres_per_px = (f1 - f0) / size
     height = size
     width = max(1, int(round((l1 - l0) / metres_per_px)))
-    canvas = np.empty((height, width, 3), np.uint8)
-    canvas[:] = BACKGROUND
+    canvas = filled((height, width), BACKGROUND)
     step = grid or _round_step((f1 - f0) / 8)
     th = max(12, size // 40)
     z = f0 + step

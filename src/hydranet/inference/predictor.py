@@ -24,7 +24,8 @@ from ..labels import generic_label_set
 from ..model import HydraNet, ModelConfig
 from .backends import BACKENDS, backend_for_file, create_backend, default_backend
 from .camera import CameraOption, as_intrinsics
-from .pipeline import Outputs, SizeOption, as_rgb_image, check_size, plan_input, postprocess, prepare
+from .pipeline import (Outputs, SizeOption, as_rgb_image, check_size, plan_input, postprocess, prepare,
+                       resize_image)
 from .render import (Box, cached_depth_colorbar, cached_legend_strip, colorize_depth, colorize_labels,
                      colorize_normals, make_panel, overlay, panel_grid)
 
@@ -260,10 +261,16 @@ class Predictor:
 
     def finish(self, image: np.ndarray, outputs: dict[str, np.ndarray], index: int = 0,
                keep_lowres: bool = False, intrinsics: CameraOption = None,
-               confidence: bool = False) -> Prediction:
-        """Item ``index`` of raw backend outputs -> a full-resolution ``Prediction`` for ``image``."""
+               confidence: bool = False, size: Size | None = None) -> Prediction:
+        """Item ``index`` of raw backend outputs -> a full-resolution ``Prediction`` for ``image``.
+
+        ``size`` ``(height, width)`` asks for the prediction (and its image) at another
+        resolution, e.g. the size a video panel shows; depth stays metric.
+        """
         image = as_rgb_image(image)
         _, depth_scale = self.plan(image.shape[:2], intrinsics)
+        if size is not None and tuple(size) != image.shape[:2]:
+            image = resize_image(image, size)
         out: Outputs = postprocess(outputs, image.shape[:2], index, confidence=confidence,
                                    depth_scale=depth_scale)
         extra: dict[str, Any] = {"confidence": out.confidence} if confidence else {}

@@ -174,7 +174,9 @@ def _run_images(images: Sequence[Job], predictor: Predictor, opts: OutputOptions
     """
     def read(job: Job) -> tuple[Job, Any, BaseException | None]:
         try:
-            return job, read_image_job(job, opts), None
+            image, job_opts, camera = read_image_job(job, opts)
+            # Normalising here too keeps the inference loop on nothing but the network.
+            return job, (image, job_opts, camera, predictor.prepare(image, camera)[None]), None
         except Exception as exc:  # reported in order by the consumer
             return job, None, exc
 
@@ -206,9 +208,9 @@ def _run_images(images: Sequence[Job], predictor: Predictor, opts: OutputOptions
                     failed(job, error)
                     bar.update()
                     continue
-                image, job_opts, camera = read_result
+                image, job_opts, camera, batch = read_result
                 try:
-                    outputs = predictor.infer(predictor.prepare(image, camera)[None])
+                    outputs = predictor.infer(batch)
                 except Exception as exc:
                     failed(job, exc)
                     bar.update()
@@ -221,7 +223,7 @@ def _run_images(images: Sequence[Job], predictor: Predictor, opts: OutputOptions
 
 def process_video(job: Job, predictor: Predictor, opts: OutputOptions, every: int,
                   on_frame: Callable[[int, Prediction], None] | None = None,
-                  max_frames: int | None = None) -> tuple[int, str | None]:
+                  max_frames: int | None = None, full_resolution: bool = False) -> tuple[int, str | None]:
     """Predict every ``every``-th frame; ``(frames written, problem or None)``.
 
     Decoding runs in one background thread and rendering + encoding in another, so they
@@ -229,7 +231,9 @@ def process_video(job: Job, predictor: Predictor, opts: OutputOptions, every: in
     and reports the damage as its problem. ``on_frame(index, prediction)`` is called (in the
     render thread) after each frame is written, e.g. to report progress; an exception it
     raises stops the video, whose outputs are still closed properly. ``max_frames`` stops
-    after that many predicted frames.
+    after that many predicted frames. Predictions are made at the resolution the outputs
+    need (:meth:`VideoSink.prediction_size`: a default panel video needs half the frame's);
+    ``full_resolution`` gives ``on_frame`` every frame's full-resolution prediction.
     """
     reader = VideoReader(job.path)
     fps = reader.fps / every
@@ -241,7 +245,8 @@ def process_video(job: Job, predictor: Predictor, opts: OutputOptions, every: in
 
     def finish(item: tuple) -> None:
         index, frame, outputs = item
-        pred = predictor.finish(frame, outputs)
+        size = None if full_resolution else sink.prediction_size(frame.shape[:2])
+        pred = predictor.finish(frame, outputs, size=size)
         sink.write(index, pred)
         bar.update()
         if on_frame is not None:
@@ -255,10 +260,12 @@ def process_video(job: Job, predictor: Predictor, opts: OutputOptions, every: in
         source = reader.frames(every)
         if max_frames is not None:
             source = itertools.islice(source, max_frames)
-        with Prefetch(source, maxsize=4) as frames, \
+        # Frames are normalised in the decoding thread, so the loop runs nothing but the network.
+        prepared = ((index, frame, predictor.prepare(frame)[None]) for index, frame in source)
+        with Prefetch(prepared, maxsize=4) as frames, \
                 BackgroundWorker(finish, maxsize=3) as worker:
-            for index, frame in frames:
-                worker.submit((index, frame, predictor.infer(predictor.prepare(frame)[None])))
+            for index, frame, batch in frames:
+                worker.submit((index, frame, predictor.infer(batch)))
     finally:
         cv2.setNumThreads(cv_threads)
         bar.close()

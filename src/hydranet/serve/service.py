@@ -467,7 +467,8 @@ class Service:
         camera = job.options.intrinsics
         if camera is None and has_depth:
             camera = assumed_camera(*pred.size)
-        return OutputOptions(save=("panel", "raw"), pointcloud=has_depth, intrinsics=camera,
+        # The page shows one picture and reads pixels off it: lossless PNG, whatever it costs.
+        return OutputOptions(save=("panel", "raw"), image_format="png", pointcloud=has_depth, intrinsics=camera,
                              model_name=predictor.config.name or job.options.weights.id,
                              label_set=predictor.config.label_set)
 
@@ -540,7 +541,7 @@ class Service:
 
         written, problem = process_video(VideoJob(job.input_path, "video", stem, paths), predictor,
                                          opts, every=1, on_frame=on_frame,
-                                         max_frames=self.settings.max_frames)
+                                         max_frames=self.settings.max_frames, full_resolution=True)
         if not written:
             raise InputError(_hide_path(problem or f"{job.name}: no frames decoded",
                                         job.input_path, job.name))
