@@ -217,3 +217,39 @@ def test_fixed_size_file_names_its_size(model, tmp_path):
     assert backend(np.zeros((2, 3, 64, 96), np.float32))["depth"].shape == (2, 1, 16, 24)
     with pytest.raises(InputError, match=r"fixed.onnx: exported for 64x96 inputs, got 48x64"):
         backend(np.zeros((1, 3, 48, 64), np.float32))
+
+
+def test_openvino_streams_agree_with_one_request_from_many_threads(model, images):
+    import threading
+
+    backend = create_backend("openvino", model, threads=2)
+    assert backend.streams == 2
+    inputs = [np.ascontiguousarray(x[:, :, : 48 + 8 * (i % 2)]) for i, x in enumerate(images * 3)]  # two shapes
+    expected = [backend(x) for x in inputs]
+    results: dict[int, dict] = {}
+
+    def work(i: int) -> None:
+        results[i] = backend.stream_call(inputs[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, ref in enumerate(expected):
+        for key in ref:
+            np.testing.assert_allclose(results[i][key], ref[key], atol=1e-4, rtol=0)
+
+
+def test_predictor_infer_many_keeps_order_and_reports_each_failure(model, images):
+    from hydranet.inference.predictor import Predictor
+
+    predictor = Predictor(model, backend="openvino", threads=2)
+    items = [("ok", images[0]), ("skip", None), ("bad", np.zeros((1, 4, 64, 96), np.float32)), ("ok", images[1])]
+    seen = list(predictor.infer_many(items, lambda item: item[1]))
+    assert [item for item, _, _ in seen] == items
+    (_, a, ea), (_, b, eb), (_, c, ec), (_, d, ed) = seen
+    assert ea is None and eb is None and b is None and d is not None and c is None
+    assert "expected a (N, 3, H, W) batch" in str(ec)
+    np.testing.assert_allclose(a["depth"], torch_outputs(model, images[0])["depth"], atol=1e-4)
+    assert predictor.model_frames == 2

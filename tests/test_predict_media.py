@@ -204,3 +204,31 @@ def test_sigterm_during_a_video_leaves_a_playable_file_or_none(tmp_path):
     with VideoReader(panel) as reader:
         frames = sum(1 for _ in reader)
         assert reader.error is None and 0 < frames < 400
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+def test_ordered_map_keeps_order_with_calls_in_flight(depth):
+    import threading
+    import time
+
+    from hydranet.inference.threads import ordered_map
+
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def slow(i: int) -> int:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05 * (i % 3))  # later items finish before earlier ones
+        with lock:
+            running[0] -= 1
+        if i == 4:
+            raise ValueError("item 4")
+        return i * i
+
+    out = list(ordered_map(slow, range(8), depth))
+    assert [item for item, _, _ in out] == list(range(8))
+    assert [r for i, r, _ in out if i != 4] == [i * i for i in range(8) if i != 4]
+    assert str(out[4][2]) == "item 4" and out[4][1] is None
+    assert most[0] == depth  # never more calls at once than asked, and that many when asked

@@ -121,12 +121,14 @@ def read_openvino(path: str | Path):
 
 
 def compile_openvino(ov_model, shape: tuple[int, ...] | None = None, precision: str = "fp32",
-                     threads: int | None = None, hint: str = "latency") -> Any:
+                     threads: int | None = None, hint: str = "latency", streams: int | None = None) -> Any:
     """Compile for the CPU at a static input ``shape`` (fastest) or as is when ``shape`` is None.
 
     ``precision``: ``fp32``; ``bf16`` asks for bf16 inference (only where the CPU has
     AVX512_BF16 or AMX: elsewhere OpenVINO runs f32, see :func:`effective_precision`);
     ``int8`` expects a model quantized by :func:`hydranet.export.quantize.quantize_openvino`.
+    ``streams``: that many requests run at once, the ``threads`` shared among them
+    (throughput mode).
     """
     import openvino as ov
 
@@ -138,8 +140,10 @@ def compile_openvino(ov_model, shape: tuple[int, ...] | None = None, precision: 
     config = {
         "INFERENCE_PRECISION_HINT": precision_hint(precision),
         "INFERENCE_NUM_THREADS": int(threads or cpu_threads()),
-        "PERFORMANCE_HINT": "THROUGHPUT" if hint == "throughput" else "LATENCY",
+        "PERFORMANCE_HINT": "THROUGHPUT" if hint == "throughput" or streams else "LATENCY",
     }
+    if streams:
+        config["NUM_STREAMS"] = int(streams)
     return ov.Core().compile_model(ov_model, "CPU", config)
 
 

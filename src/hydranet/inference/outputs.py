@@ -142,7 +142,8 @@ def existing(paths: dict[str, Path]) -> list[Path]:
 def _write_rgb(path: Path, image: np.ndarray) -> None:
     with atomic_path(path, suffix=path.suffix) as tmp:
         params = _ENCODE_PARAMS.get(path.suffix.lower(), [])
-        if not cv2.imwrite(str(tmp), np.ascontiguousarray(image[:, :, ::-1]), params):
+        # cvtColor, not image[:, :, ::-1]: copying through a reversed axis took 5 ms a panel.
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR), params):
             raise OSError(f"{path}: could not write image (disk full or folder not writable?)")
 
 

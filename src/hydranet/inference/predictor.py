@@ -8,11 +8,12 @@ is the choice of the network's input size and of the depth's camera correction
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -28,8 +29,10 @@ from .pipeline import (Outputs, SizeOption, as_rgb_image, check_size, plan_input
                        resize_image)
 from .render import (Box, cached_depth_colorbar, cached_legend_strip, colorize_depth, colorize_labels,
                      colorize_normals, make_panel, overlay, panel_grid)
+from .threads import ordered_map
 
 Size = tuple[int, int]
+T = TypeVar("T")
 
 
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "int8")
@@ -258,6 +261,32 @@ class Predictor:
         self.model_seconds += time.perf_counter() - start
         self.model_frames += int(batch.shape[0])
         return outputs
+
+    def infer_many(self, items: Iterable[T], batch_of: Callable[[T], np.ndarray | None]
+                   ) -> Iterator[tuple[T, dict[str, np.ndarray] | None, BaseException | None]]:
+        """``(item, raw outputs, None)`` or ``(item, None, error)`` for each item, in order.
+
+        ``batch_of(item)`` is the item's ``(N, 3, H, W)`` input (None: nothing to run, e.g. an
+        input that failed to decode). An engine that runs several requests at once (OpenVINO:
+        one per core) keeps that many items in flight: a folder or a video goes through at the
+        engine's throughput rather than at one frame's latency.
+        """
+        streams = int(getattr(self.backend, "streams", 1))
+        call = self.backend.stream_call if streams > 1 else self.backend
+        lock = threading.Lock()
+
+        def run(item: T) -> dict[str, np.ndarray] | None:
+            batch = batch_of(item)
+            if batch is None:
+                return None
+            start = time.perf_counter()
+            outputs = call(batch)
+            with lock:  # time per frame: requests overlap, so their time is shared
+                self.model_seconds += (time.perf_counter() - start) / streams
+                self.model_frames += int(batch.shape[0])
+            return outputs
+
+        return ordered_map(run, items, streams)
 
     def finish(self, image: np.ndarray, outputs: dict[str, np.ndarray], index: int = 0,
                keep_lowres: bool = False, intrinsics: CameraOption = None,

@@ -203,18 +203,13 @@ def _run_images(images: Sequence[Job], predictor: Predictor, opts: OutputOptions
     try:
         with Prefetch((read(job) for job in images), maxsize=4) as decoded, \
                 BackgroundWorker(write, maxsize=3) as writer:
-            for job, read_result, error in decoded:
-                if error is not None:
-                    failed(job, error)
+            batch_of = (lambda d: None if d[2] is not None else d[1][3])
+            for (job, read_result, error), outputs, exc in predictor.infer_many(decoded, batch_of):
+                if error is not None or exc is not None:
+                    failed(job, error or exc)
                     bar.update()
                     continue
-                image, job_opts, camera, batch = read_result
-                try:
-                    outputs = predictor.infer(batch)
-                except Exception as exc:
-                    failed(job, exc)
-                    bar.update()
-                    continue
+                image, job_opts, camera, _ = read_result
                 writer.submit((job, image, job_opts, camera, outputs))
     finally:
         cv2.setNumThreads(cv_threads)
@@ -264,8 +259,10 @@ def process_video(job: Job, predictor: Predictor, opts: OutputOptions, every: in
         prepared = ((index, frame, predictor.prepare(frame)[None]) for index, frame in source)
         with Prefetch(prepared, maxsize=4) as frames, \
                 BackgroundWorker(finish, maxsize=3) as worker:
-            for index, frame, batch in frames:
-                worker.submit((index, frame, predictor.infer(batch)))
+            for (index, frame, _), outputs, exc in predictor.infer_many(frames, lambda f: f[2]):
+                if exc is not None:
+                    raise exc
+                worker.submit((index, frame, outputs))
     finally:
         cv2.setNumThreads(cv_threads)
         bar.close()

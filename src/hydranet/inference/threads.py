@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 _DONE = object()
 
@@ -124,3 +127,35 @@ class BackgroundWorker(Generic[T]):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T],
+                depth: int = 1) -> Iterator[tuple[T, R | None, BaseException | None]]:
+    """``(item, fn(item), None)``, or ``(item, None, exception)``, for each item in order.
+
+    Up to ``depth`` calls run at once in worker threads (``depth`` 1: in the caller's thread,
+    one after the other), so an engine with several streams keeps them all busy while the
+    results still come out in the order of ``items``.
+    """
+    if depth <= 1:
+        for item in items:
+            try:
+                yield item, fn(item), None
+            except Exception as exc:
+                yield item, None, exc
+        return
+
+    def done(item: T, future: Future) -> tuple[T, R | None, BaseException | None]:
+        try:
+            return item, future.result(), None
+        except Exception as exc:
+            return item, None, exc
+
+    with ThreadPoolExecutor(depth, thread_name_prefix="hydranet-infer") as pool:
+        window: deque[tuple[T, Future]] = deque()
+        for item in items:
+            window.append((item, pool.submit(fn, item)))
+            if len(window) >= depth:
+                yield done(*window.popleft())
+        while window:
+            yield done(*window.popleft())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -86,16 +87,18 @@ class CompiledByShape:
         self._build = build
         self.capacity = capacity
         self._items: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+        self._lock = threading.Lock()  # streamed inference asks from several threads
 
     def get(self, shape: tuple[int, ...]) -> Any:
-        item = self._items.get(shape)
-        if item is None:
-            item = self._items[shape] = self._build(shape)
-            if len(self._items) > self.capacity:
-                self._items.popitem(last=False)
-        else:
-            self._items.move_to_end(shape)
-        return item
+        with self._lock:
+            item = self._items.get(shape)
+            if item is None:
+                item = self._items[shape] = self._build(shape)
+                if len(self._items) > self.capacity:
+                    self._items.popitem(last=False)
+            else:
+                self._items.move_to_end(shape)
+            return item
 
 
 class ExportedBackend:

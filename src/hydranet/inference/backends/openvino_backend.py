@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,7 @@ class OpenVINOBackend(ExportedBackend):
         self.threads = int(threads or cpu_threads())
         self.hint = hint
         self._compiled = CompiledByShape(self._compile, _MAX_COMPILED)
+        self._streamed = CompiledByShape(self._compile_streams, _MAX_COMPILED)
 
     def _prepare(self, size: Size | None) -> Any:
         cached = self._cache_entry(size)
@@ -128,10 +130,36 @@ class OpenVINOBackend(ExportedBackend):
     def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         x = check_batch(batch)
         _, request, names = self._compiled.get(tuple(x.shape))
-        request.infer({0: x})
-        # The request reuses its output buffers: copy before the next call overwrites them.
-        return {name: np.array(request.get_output_tensor(i).data, dtype=np.float32, copy=True)
-                for i, name in enumerate(names)}
+        return _run(request, names, x)
+
+    @property
+    def streams(self) -> int:
+        """Calls :meth:`stream_call` runs at once: one per thread."""
+        return self.threads
+
+    def stream_call(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """:meth:`__call__` for many frames in flight: safe from :attr:`streams` threads at once.
+
+        A separate compilation runs each request on one thread, so ``streams`` requests keep
+        the cores busy without meeting at a barrier after every layer: more frames per second
+        than one request on all threads (the bundled model at 360x480 on two cores:
+        58 against 51), each frame taking longer.
+        """
+        x = check_batch(batch)
+        pool, names = self._streamed.get(tuple(x.shape))
+        request = pool.get()
+        try:
+            return _run(request, names, x)
+        finally:
+            pool.put(request)
+
+    def _compile_streams(self, shape: tuple[int, ...]) -> tuple[queue.Queue, list[str]]:
+        graph = self._graphs.get((shape[2], shape[3]))
+        compiled = compile_openvino(graph, shape, self.precision, self.threads, streams=self.streams)
+        pool: queue.Queue = queue.Queue()
+        for _ in range(self.streams):
+            pool.put(compiled.create_infer_request())
+        return pool, [port.get_any_name() for port in compiled.outputs]
 
     def effective_precision(self, shape: tuple[int, ...] | None = None) -> str:
         """``f32`` or ``bf16``: what OpenVINO really uses on this CPU (int8 layers aside)."""
@@ -142,3 +170,10 @@ class OpenVINOBackend(ExportedBackend):
 
     def describe(self) -> str:
         return f"openvino {ov.get_version().split('-')[0]} {self.precision}, {self.threads} threads"
+
+
+def _run(request: Any, names: list[str], x: np.ndarray) -> dict[str, np.ndarray]:
+    request.infer({0: x})
+    # The request reuses its output buffers: copy before the next call overwrites them.
+    return {name: np.array(request.get_output_tensor(i).data, dtype=np.float32, copy=True)
+            for i, name in enumerate(names)}
