@@ -253,3 +253,28 @@ def test_predictor_infer_many_keeps_order_and_reports_each_failure(model, images
     assert "expected a (N, 3, H, W) batch" in str(ec)
     np.testing.assert_allclose(a["depth"], torch_outputs(model, images[0])["depth"], atol=1e-4)
     assert predictor.model_frames == 2
+
+
+def test_streamed_inference_starts_in_a_fresh_process_without_deadlock(tmp_path):
+    """The first numpy view of an OpenVINO tensor, made from two threads at once, deadlocked
+    pybind11 in about a third of fresh processes; the backend now makes it first, in one thread.
+    A race: without the fix, five runs in a row pass about one time in eight."""
+    import os
+    import subprocess
+
+    script = ("import numpy as np\n"
+              "from hydranet import Predictor\n"
+              "p = Predictor()\n"
+              "xs = [np.zeros((1, 3, 64, 96), np.float32) for _ in range(6)]\n"
+              "assert all(e is None for _, _, e in p.infer_many(xs, lambda x: x))\n"
+              "print('ok')\n")
+    env = {**os.environ, "HYDRANET_HOME": str(tmp_path)}
+    # The first run converts the network into the engine cache (touching tensors in one thread);
+    # the others read it from there, as a second `hydranet predict` does, and race.
+    for run in range(6):
+        try:
+            done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                                  timeout=120)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"streamed inference hung in fresh process {run}")
+        assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

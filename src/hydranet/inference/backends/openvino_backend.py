@@ -158,7 +158,12 @@ class OpenVINOBackend(ExportedBackend):
         compiled = compile_openvino(graph, shape, self.precision, self.threads, streams=self.streams)
         pool: queue.Queue = queue.Queue()
         for _ in range(self.streams):
-            pool.put(compiled.create_infer_request())
+            request = compiled.create_infer_request()
+            # The first numpy view of an OpenVINO tensor in a process initialises pybind11's
+            # numpy bridge; two threads doing that at once deadlock (seen: 3 runs of 6 hung).
+            # Here it happens once, in one thread, before any request runs concurrently.
+            request.get_input_tensor(0).data  # noqa: B018
+            pool.put(request)
         return pool, [port.get_any_name() for port in compiled.outputs]
 
     def effective_precision(self, shape: tuple[int, ...] | None = None) -> str:
