@@ -1,5 +1,7 @@
 """The default path is the fast one: engine and precision chosen by default, and the fallback line."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -15,12 +17,16 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def test_auto_picks_the_fastest_engine_and_the_weights_measured_precision(monkeypatch):
     monkeypatch.setattr(predictor_module, "default_backend", lambda: "openvino")
     assert choose_engine("some/file.safetensors") == ("openvino", "fp32", None)  # unmeasured: fp32
-    # Measured within the limits (BENCHMARKS.md): bf16 where the CPU has it, else INT8.
-    assert WEIGHTS["default"].fast_precision == ("bf16", "int8")
+    # Measured within the limits (BENCHMARKS.md) on CPUs with and without VNNI: INT8.
+    assert WEIGHTS["default"].fast_precision == ("int8",)
+    for bf16 in (True, False):
+        monkeypatch.setattr(predictor_module, "has_bf16", lambda: bf16)
+        assert choose_engine("default") == ("openvino", "int8", None)
+    # A bf16 entry is skipped on CPUs without bf16.
+    monkeypatch.setitem(WEIGHTS, "default", dataclasses.replace(WEIGHTS["default"], fast_precision=("bf16", "int8")))
+    assert choose_engine("default") == ("openvino", "int8", None)
     monkeypatch.setattr(predictor_module, "has_bf16", lambda: True)
     assert choose_engine("default") == ("openvino", "bf16", None)
-    monkeypatch.setattr(predictor_module, "has_bf16", lambda: False)
-    assert choose_engine("default") == ("openvino", "int8", None)
     assert choose_engine("default", precision="fp32") == ("openvino", "fp32", None)
     assert choose_engine("default", backend="torch") == ("torch", None, None)
     # Other engines run unmeasured precisions in fp32.

@@ -85,9 +85,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "torch is the exact reference")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
                         help="auto (default: the precision measured within 0.5 mIoU and 2 %% abs rel "
-                             "of PyTorch for registered weights: bf16 for the bundled model, computed "
-                             "as f32 on CPUs without bf16; else fp32), fp32, bf16 or int8; exporting "
-                             "engines only")
+                             "of PyTorch for registered weights: int8 for the bundled model, calibrated "
+                             "once per input size on generated street scenes; else fp32), fp32, bf16 "
+                             "or int8; exporting engines only")
     parser.add_argument("--panel-height", type=int, metavar="PX",
                         help="height of each picture in the panel (default: the input's height "
                              "for images, half of it for videos, which keeps panel videos about "
