@@ -431,6 +431,17 @@ def test_the_page_in_a_browser(tmp_path, predictor, monkeypatch):
 
         # Click a road pixel of the image picture; the page shows that pixel's class and depth.
         panel = driver.find_element(By.ID, "panel")
+        # Notes and links appear around the picture as the result arrives: click once the
+        # layout has settled (on a loaded machine a click landed 30 image rows off before).
+        last: list = []
+
+        def settled(d) -> bool:
+            rect = d.execute_script("const r = document.getElementById('panel').getBoundingClientRect();"
+                                    "return [r.x, r.y, r.width, r.height];")
+            last.append(rect)
+            return len(last) > 3 and last[-1] == last[-2] == last[-3] == last[-4]
+
+        wait.until(settled)
         shown_w, shown_h = panel.size["width"], panel.size["height"]
         _, (bx, by, bw, bh) = pred.panel_boxes()[0]
         x0, y0 = 200, 200
