@@ -4,8 +4,8 @@
         [--frames 40] [--backend torch] [--save panel] [--video-format mp4]
 
 Model-only: the frames are decoded and normalised first, then only the backend calls are
-timed, batch 1 with as many frames in flight as the command keeps (one per core on
-OpenVINO); the rate one frame at a time is printed beside it. End to end: the whole ``predict`` path on the same
+timed, batch 1 with as many frames in flight as the command keeps (one per core and
+one waiting on OpenVINO); the rate one frame at a time is printed beside it. End to end: the whole ``predict`` path on the same
 video — decoding, normalisation, network, bicubic resize + argmax, rendering, H.264/GIF
 encoding — timed from opening the file to closing the outputs. The goal is an end-to-end
 rate of at least 80% of the model-only rate. Without --video a synthetic clip of moving
@@ -107,7 +107,7 @@ def main() -> None:
           f"({args.threads or 'default'} threads), "
           f"save {args.save} as {args.video_format}")
     print(f"model only: {model_fps:.2f} frames/s ({1000 / model_fps:.1f} ms/frame) with "
-          f"{getattr(predictor.backend, 'streams', 1)} frame(s) in flight as predict runs it; "
+          f"{getattr(predictor.backend, 'concurrency', 1)} frame(s) in flight as predict runs it; "
           f"one frame at a time {latency_fps:.2f} frames/s")
     print("other stages, ms/frame run alone: " + ", ".join(
         f"{k} {1000 * v / len(frames):.1f}" for k, v in stages.items()))

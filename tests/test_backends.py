@@ -223,7 +223,7 @@ def test_openvino_streams_agree_with_one_request_from_many_threads(model, images
     import threading
 
     backend = create_backend("openvino", model, threads=2)
-    assert backend.streams == 2
+    assert backend.concurrency == 3
     inputs = [np.ascontiguousarray(x[:, :, : 48 + 8 * (i % 2)]) for i, x in enumerate(images * 3)]  # two shapes
     expected = [backend(x) for x in inputs]
     results: dict[int, dict] = {}

@@ -268,11 +268,11 @@ class Predictor:
 
         ``batch_of(item)`` is the item's ``(N, 3, H, W)`` input (None: nothing to run, e.g. an
         input that failed to decode). An engine that runs several requests at once (OpenVINO:
-        one per core) keeps that many items in flight: a folder or a video goes through at the
-        engine's throughput rather than at one frame's latency.
+        one per core, and one waiting) keeps that many items in flight: a folder or a video
+        goes through at the engine's throughput rather than at one frame's latency.
         """
-        streams = int(getattr(self.backend, "streams", 1))
-        call = self.backend.stream_call if streams > 1 else self.backend
+        in_flight = int(getattr(self.backend, "concurrency", 1))
+        call = self.backend.stream_call if in_flight > 1 else self.backend
         lock = threading.Lock()
 
         def run(item: T) -> dict[str, np.ndarray] | None:
@@ -282,11 +282,11 @@ class Predictor:
             start = time.perf_counter()
             outputs = call(batch)
             with lock:  # time per frame: requests overlap, so their time is shared
-                self.model_seconds += (time.perf_counter() - start) / streams
+                self.model_seconds += (time.perf_counter() - start) / in_flight
                 self.model_frames += int(batch.shape[0])
             return outputs
 
-        return ordered_map(run, items, streams)
+        return ordered_map(run, items, in_flight)
 
     def finish(self, image: np.ndarray, outputs: dict[str, np.ndarray], index: int = 0,
                keep_lowres: bool = False, intrinsics: CameraOption = None,
