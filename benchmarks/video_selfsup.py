@@ -1,6 +1,7 @@
 """Self-supervised depth from video: does fine-tuning on unlabelled frames help, and is the motion right?
 
     python benchmarks/video_selfsup.py synthetic [--steps 200] [--out runs/video_selfsup]
+    python benchmarks/video_selfsup.py signal
     python benchmarks/video_selfsup.py kitti [--root ../shared/data/video_kitti06] [--steps 150]
 
 ``synthetic``: drives rendered by ``hydranet.data.synthetic.render_video`` (one light per
@@ -10,6 +11,9 @@ loss alone (``configs/examples/video_finetune.yaml``: no labels, no depth); held
 (seeds 200-201, other streets) are scored before and after: median-scaled abs rel against
 the rendered depth (through ``hydranet.Predictor`` as ``hydranet predict`` runs it, with the
 drive's camera), and the angle between the pose network's translation and the true one.
+
+``signal``: with the true motion, the photometric error of the rendered depth, the default's
+depth and a constant depth on the training drives: how much view synthesis can teach there.
 
 ``kitti``: three consecutive KITTI odometry frames (12-14 of sequence 06) and the right view
 of frame 12. Frame 12 is the target, 13 and 14 its neighbours, the stereo pair gives the
@@ -162,6 +166,49 @@ def synthetic(args: argparse.Namespace) -> dict:
     return result
 
 
+def signal(args: argparse.Namespace) -> dict:
+    """How much the photometric error says about depth on the synthetic training drives.
+
+    With the true motion, the error of view synthesis (SSIM + L1, minimum over t-1 and t+1,
+    auto-masked, full scale, nothing else) for the rendered depth, the bundled default's depth
+    and a constant depth at the true median. If the true depth scores barely better than the
+    default's, view synthesis has little to teach on these frames, whatever the pose network.
+    """
+    from hydranet.checkpoints import load_model
+    from hydranet.inference.pipeline import normalize
+    from hydranet.training.view_synthesis import view_synthesis_loss
+
+    drives = [render_video(s, frames=args.frames, size=SIZE, hfov_deg=HFOV) for s in TRAIN_SEEDS]
+    model = load_model("default").eval()
+    rows: dict[str, list[float]] = {"rendered depth": [], "bundled default": [], "constant (true median)": []}
+    with torch.no_grad():
+        for frames in drives:
+            for prev, target, nxt in zip(frames[:-2], frames[1:-1], frames[2:]):
+                gt = torch.from_numpy(target["depth"]).float()[None, None]
+                valid = (gt > 0) & (gt < 80)
+                out = model(torch.from_numpy(normalize(target["image"]))[None])["depth"]
+                pred = torch.nn.functional.interpolate(out, size=SIZE, mode="bilinear", align_corners=False)
+                depths = {"rendered depth": torch.where(valid, gt, torch.full_like(gt, 80.0)),
+                          "bundled default": pred.abs().clamp_min(1e-2),
+                          "constant (true median)": torch.full_like(gt, float(gt[valid].median()))}
+                k = torch.from_numpy(target["intrinsics"]).float()[None]
+                motions = [torch.from_numpy(np.linalg.inv(n["pose"]) @ target["pose"]).float()[None]
+                           for n in (prev, nxt)]
+                for name, depth in depths.items():
+                    _, info = view_synthesis_loss(depth, _frame(target["image"]),
+                                                  [_frame(prev["image"]), _frame(nxt["image"])], motions, k,
+                                                  smooth_weight=0.0, scales=1)
+                    rows[name].append(float(info["photometric"][0]))
+    result = {name: float(np.mean(v)) for name, v in rows.items()}
+    print(f"photometric error with the true motion over {len(rows['rendered depth'])} frames of "
+          f"{len(drives)} training drives:")
+    for name, value in result.items():
+        print(f"  {name:24s} {value:.4f}")
+    gap = 1 - result["rendered depth"] / result["bundled default"]
+    print(f"the rendered depth is {100 * gap:.1f} % below the default's depth")
+    return {"photometric_true_motion": result, "relative_gap": gap}
+
+
 def kitti(args: argparse.Namespace) -> dict:
     root = Path(args.root)
     out = Path(args.out) / "kitti"
@@ -230,7 +277,7 @@ def kitti(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("synthetic", "kitti"))
+    parser.add_argument("what", choices=("synthetic", "signal", "kitti"))
     parser.add_argument("--root", default=str(SHARED / "video_kitti06"))
     parser.add_argument("--out", default="runs/video_selfsup")
     parser.add_argument("--steps", type=int, default=None)
@@ -244,7 +291,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"machine: {describe_cpu(cpu_info())}")
     start = time.time()
-    if args.what == "synthetic":
+    if args.what == "signal":
+        result = signal(args)
+    elif args.what == "synthetic":
         args.steps = args.steps or 200
         args.warmup = 50 if args.warmup is None else args.warmup
         result = synthetic(args)
