@@ -129,8 +129,9 @@ def losses(csv_path: Path, key: str = "photometric") -> list[tuple[int, float]]:
 def synthetic(args: argparse.Namespace) -> dict:
     out = Path(args.out) / "synthetic"
     t0 = time.time()
-    train_drives = [render_video(s, frames=args.frames, size=SIZE, hfov_deg=HFOV) for s in TRAIN_SEEDS]
-    held = [render_video(s, frames=10, size=SIZE, hfov_deg=HFOV) for s in HELD_SEEDS]
+    train_drives = [render_video(s, frames=args.frames, size=SIZE, hfov_deg=HFOV, texture=args.texture)
+                    for s in TRAIN_SEEDS]
+    held = [render_video(s, frames=10, size=SIZE, hfov_deg=HFOV, texture=args.texture) for s in HELD_SEEDS]
     entries = []
     for seed, frames in zip(TRAIN_SEEDS, train_drives):
         k = write_drive(out / "frames" / f"drive{seed}", frames)
@@ -178,7 +179,8 @@ def signal(args: argparse.Namespace) -> dict:
     from hydranet.inference.pipeline import normalize
     from hydranet.training.view_synthesis import view_synthesis_loss
 
-    drives = [render_video(s, frames=args.frames, size=SIZE, hfov_deg=HFOV) for s in TRAIN_SEEDS]
+    drives = [render_video(s, frames=args.frames, size=SIZE, hfov_deg=HFOV, texture=args.texture)
+              for s in TRAIN_SEEDS]
     model = load_model("default").eval()
     rows: dict[str, list[float]] = {"rendered depth": [], "bundled default": [], "constant (true median)": []}
     with torch.no_grad():
@@ -285,6 +287,9 @@ def main() -> None:
     parser.add_argument("--lr-pose", type=float, default=None,
                         help="learning rate of the pose network (default: the example config's)")
     parser.add_argument("--frames", type=int, default=14, help="frames per synthetic training drive")
+    parser.add_argument("--texture", type=float, default=0.0,
+                        help="fine surface texture of the synthetic drives (relative contrast; 0: as the "
+                             "training streets)")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

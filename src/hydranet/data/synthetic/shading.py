@@ -119,8 +119,13 @@ def _window_cells(points: np.ndarray, mask: np.ndarray, seeds: np.ndarray) -> tu
     return out, val
 
 
-def surface_detail(render: Render, layout: Layout, wet: bool = False) -> np.ndarray:
-    """Albedo multiplier (H, W, 3) painting markings, joints, windows and grain in world coordinates."""
+def surface_detail(render: Render, layout: Layout, wet: bool = False, fine: float = 0.0) -> np.ndarray:
+    """Albedo multiplier (H, W, 3) painting markings, joints, windows and grain in world coordinates.
+
+    ``fine`` adds texture at 5-15 cm (asphalt grain, brick, bark), ``fine`` its relative
+    contrast: what a real camera sees on every surface and view synthesis needs to match
+    pixels between frames (0: the smooth surfaces of the training streets).
+    """
     h, w = render.part.shape
     materials = np.array([q.material for q in render.parts] + [-1], dtype=np.int64)[render.part]
     seeds = np.array([q.seed for q in render.parts] + [0], dtype=np.int64)[render.part]
@@ -128,6 +133,10 @@ def surface_detail(render: Render, layout: Layout, wet: bool = False) -> np.ndar
     x, y, z = render.points[..., 0], render.points[..., 1], render.points[..., 2]
     mult = np.ones((h, w, 3), np.float32)
     grain = 0.92 + 0.16 * value_noise(x + z, y + 0.37 * z, 0.35)
+    if fine > 0:
+        octaves = 0.6 * value_noise(1.7 * x + z, 1.3 * y - 0.7 * z, 0.05) + \
+            0.4 * value_noise(x - 1.1 * z, y + 0.9 * z + 17.0, 0.15)
+        grain = grain * (1.0 + fine * (2.0 * octaves - 1.0))
     mult *= grain[..., None]
 
     road = materials == ASPHALT
@@ -301,11 +310,13 @@ def _sensor(radiance: np.ndarray, params: ConditionParams, rng: np.random.Genera
     return np.clip(np.rint((img + shot) * 255.0), 0, 255).astype(np.uint8)
 
 
-def shade(render: Render, layout: Layout, params: ConditionParams, rng: np.random.Generator) -> np.ndarray:
-    """The final RGB uint8 camera image of ``render`` under condition ``params``."""
+def shade(render: Render, layout: Layout, params: ConditionParams, rng: np.random.Generator,
+          texture: float = 0.0) -> np.ndarray:
+    """The final RGB uint8 camera image of ``render`` under condition ``params``
+    (``texture``: fine surface texture, see :func:`surface_detail`)."""
     name = params.name
     base = render.rgb.astype(np.float32) / 255.0
-    detail = surface_detail(render, layout, wet=name == "rain")
+    detail = surface_detail(render, layout, wet=name == "rain", fine=texture)
     radiance = np.clip(base * detail, 0, 1.5)
     sky = render.part < 0
     radiance[sky] = sky_colors(render.camera, params)[sky]
