@@ -35,7 +35,7 @@ from typing import Any
 
 from hydranet.benchmark.machine import cpu_info, describe_cpu, load_average
 from hydranet.checkpoints import load_model
-from hydranet.cli.eval import load_reference, make_predict_fn
+from hydranet.evaluation.evaluate import backend_predict_fn, load_reference
 from hydranet.data.corruptions import corrupt, expand
 from hydranet.data.datasets import build_dataset
 from hydranet.evaluation.corruption import (
@@ -78,9 +78,9 @@ def run_set(name: str, spec: dict[str, Any], args: argparse.Namespace, model: An
             kinds: list[str], severities: list[int], out_dir: Path) -> dict[str, Any]:
     cfg = model.config
     dataset = build_dataset(spec, target_label_set=cfg.label_set)
-    predicts = [make_predict_fn(model, args.backend, None, args.batch_size)]
+    predicts = [backend_predict_fn(model, args.backend, None, args.batch_size)]
     if reference is not None:
-        predicts.append(make_predict_fn(reference, args.backend, None, args.batch_size))
+        predicts.append(backend_predict_fn(reference, args.backend, None, args.batch_size))
     stats: dict[str, Any] = {}
     start = time.perf_counter()
     all_rows = robustness_grid(predicts, dataset, cfg.num_classes, kinds, severities, class_names=cfg.class_names,

@@ -231,12 +231,16 @@ def test_summarize_sets_apart_hydranet_weather():
     assert s["requested"]["mce"] == pytest.approx((1.0 / 1.2 + 1.2) / 2)
     assert s["requested"]["mrr"] == pytest.approx(0.5625)
     assert s["requested"]["mean"] == pytest.approx(0.45)
+    # the reference's own robustness: REF means 0.4 (fog) and 0.5 (snow) against its clean 0.7
+    assert s["requested"]["reference_mean"] == pytest.approx(0.45)
+    assert s["requested"]["reference_mrr"] == pytest.approx((0.4 / 0.7 + 0.5 / 0.7) / 2)
     d = summary["depth"]["sets"]["requested"]
     assert d["ce"]["fog"] == pytest.approx(0.5 / 0.9) and d["ce"]["snow"] == pytest.approx(1.0)
     assert d["rr"]["fog"] == pytest.approx((0.8 + 0.7) / 2 / 0.9)  # score 1 - abs rel
     assert d["rr_delta1"]["fog"] == pytest.approx((0.8 + 0.7) / 2 / 0.9)  # delta1 0.8, 0.7 vs 0.9
+    assert d["reference_mrr"] == pytest.approx(((1 - 0.45) / 0.8 + 0.8 / 0.8) / 2)  # scores 1 - abs rel
     text = format_summary(summary)
-    assert "mCE" in text and "mRR" in text and "hydranet depth-aware" in text
+    assert "mCE" in text and "mRR" in text and "hydranet depth-aware" in text and "reference: mean" in text
     assert "standard" not in summary["segmentation"]["sets"]  # only sets run in full
 
 

@@ -19,9 +19,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 import hydranet
-from hydranet.cli.eval import make_predict_fn
 from hydranet.cli.main import main
-from hydranet.evaluation.evaluate import model_predict_fn
+from hydranet.evaluation.evaluate import backend_predict_fn, model_predict_fn
 from hydranet.export.calibration import street_scene
 from hydranet.inference.camera import Intrinsics
 from hydranet.inference.pipeline import _upsample, normalize, plan_input, preprocess, upsampled_argmax
@@ -93,7 +92,7 @@ def _four_paths(model, image, tmp_path, size=None):
     text_size = None if size is None else f"{size[0]}x{size[1]}"
     predictor = hydranet.Predictor(model, size=size, backend="torch")
     pred = predictor.predict(image)
-    eval_fn = make_predict_fn(model, "torch", size, 1)
+    eval_fn = backend_predict_fn(model, "torch", size, 1)
     eval_labels, eval_depth = eval_fn([image])[0]
     val_labels, val_depth = model_predict_fn(model, size)([image])[0]
     images = tmp_path / "images"

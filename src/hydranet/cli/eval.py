@@ -94,14 +94,6 @@ def _options(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def make_predict_fn(model: Any, backend: str, size: Any, batch_size: int) -> Any:
-    """Predictions through ``Predictor`` on ``backend``, as ``hydranet predict`` makes them."""
-    from ..evaluation.evaluate import predictor_predict_fn
-    from ..inference.predictor import Predictor
-
-    return predictor_predict_fn(Predictor(model, backend=backend, size=size), batch_size)
-
-
 def run_real_depth(args: argparse.Namespace, model: Any, dataset: Any, size: Any) -> int:
     """Real frames with sparse metric depth: the model beside a constant and a row-only map."""
     from ..evaluation.real_depth import evaluate_depth_images, format_real_depth_table
@@ -131,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     from ..checkpoints import load_model
     from ..data.datasets import build_dataset
     from ..evaluation.corruption import format_table, parse_kinds, parse_severities, run_corruptions
-    from ..evaluation.evaluate import evaluate
+    from ..evaluation.evaluate import backend_predict_fn, evaluate
 
     kinds = parse_kinds(args.corrupt)
     severities = parse_severities(args.severity) if kinds else []
@@ -151,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     max_depth = None if args.protocol else cfg.depth_range[1]
     if kinds or args.reference:
         return run_robustness(args, model, dataset, size, kinds, severities, protocol, max_depth)
-    predict = make_predict_fn(model, args.backend, size, args.batch_size)
+    predict = backend_predict_fn(model, args.backend, size, args.batch_size)
 
     def one(kind: str | None, severity: int) -> dict[str, Any]:
         desc = "clean" if kind is None else f"{kind} {severity}"
@@ -193,29 +185,17 @@ def _print_clean_details(args: argparse.Namespace, cfg: Any, clean: dict[str, An
             print(f"  {name:>16}: " + ("-" if math.isnan(iou) else f"{iou:.4f}"))
 
 
-def load_reference(weights: str, cfg: Any) -> Any:
-    """The reference model; it must predict the model's classes for its mIoU to compare."""
-    from ..checkpoints import load_model
-    from ..errors import InputError
-
-    reference = load_model(weights)
-    rcfg = reference.config
-    if rcfg.num_classes != cfg.num_classes or (rcfg.label_set and cfg.label_set and rcfg.label_set != cfg.label_set):
-        raise InputError(f"--reference {weights}: {rcfg.num_classes} classes ({rcfg.label_set}), the model "
-                         f"{cfg.num_classes} ({cfg.label_set}); a reference must predict the same classes")
-    return reference
-
-
 def run_robustness(args: argparse.Namespace, model: Any, dataset: Any, size: Any, kinds: list[str],
                    severities: list[int], protocol: str, max_depth: float | None) -> int:
     """The clean set and every (corruption, severity), the model and a reference on the same
     corrupted images; the table, the field's summaries, JSON and heat maps."""
     from ..evaluation.corruption import format_summary, format_table, robustness_grid, settings_record, summarize
+    from ..evaluation.evaluate import backend_predict_fn, load_reference
 
     cfg = model.config
-    predicts = [make_predict_fn(model, args.backend, size, args.batch_size)]
+    predicts = [backend_predict_fn(model, args.backend, size, args.batch_size)]
     if args.reference:
-        predicts.append(make_predict_fn(load_reference(args.reference, cfg), args.backend, size, args.batch_size))
+        predicts.append(backend_predict_fn(load_reference(args.reference, cfg), args.backend, size, args.batch_size))
     all_rows = robustness_grid(predicts, dataset, cfg.num_classes, kinds, severities, class_names=cfg.class_names,
                                protocol=protocol, max_depth=max_depth, median_scaling=args.median_scaling,
                                batch_size=args.batch_size, max_images=args.max_images, seed=args.seed)

@@ -254,7 +254,7 @@ def summarize(rows: Sequence[Mapping[str, Any]],
 
     ``{task: {"clean", "reference_clean", "values" {c: {s: v}}, "sets": {set: {"corruptions",
     "severities", "mean", "mrr", "rr", ["mrr_delta1", "rr_delta1"], ["mce", "ce", "relative_mce",
-    "relative_ce"]}}}}`` for task segmentation (mIoU) and depth (abs rel) where the rows have them;
+    "relative_ce", "reference_mean", "reference_mrr"]}}}}`` for task segmentation (mIoU) and depth (abs rel) where the rows have them;
     sets: each of :data:`BENCHMARK_SETS` run in full, the ``requested`` field corruptions when
     they are no such set, and ``hydranet`` (own weather) apart.
     """
@@ -289,6 +289,11 @@ def summarize(rows: Sequence[Mapping[str, Any]],
                 ref_errs = {c: {s: error(v) for s, v in ref_values[c].items()} for c in members}
                 item.update(mean_corruption_error(errs, ref_errs))
                 item.update(mean_relative_corruption_error(errs, error(clean), ref_errs, error(ref_clean)))
+                # The reference's own robustness, so that "more robust than the reference" reads off one line.
+                ref_rr = mean_resilience_rate({c: {s: score(v) for s, v in ref_values[c].items()} for c in members},
+                                              score(ref_clean))
+                item.update(reference_mean=_mean([v for c in members for v in ref_values[c].values()]),
+                            reference_mrr=ref_rr["mrr"])
             entry["sets"][set_name] = item
         out[task] = entry
     return out
@@ -336,6 +341,10 @@ def format_summary(summary: Mapping[str, Any]) -> str:
                 text += f" (on delta1 {_pct(item['mrr_delta1']).strip()})"
             if "mce" in item:
                 text += f", mCE {_pct(item['mce']).strip()}, relative mCE {_pct(item['relative_mce']).strip()}"
+            if "reference_mrr" in item:
+                text += (f"; reference: mean {key} " + (f"{item['reference_mean']:.4f}" if
+                                                       _finite(item['reference_mean']) else "-")
+                         + f", mRR {_pct(item['reference_mrr']).strip()}")
             lines.append(text)
     if any(summary.get(t) and summary[t]["sets"] for t in _TASKS):
         lines.append("  mCE: sum over severities of the error / the reference's (error 1 - mIoU; abs rel); "

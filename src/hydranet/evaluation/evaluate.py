@@ -64,6 +64,26 @@ def predictor_predict_fn(predictor: Any, batch_size: int = 1) -> PredictFn:
     return predict
 
 
+def backend_predict_fn(model: Any, backend: str = "auto", size: Any = None, batch_size: int = 1) -> PredictFn:
+    """Predictions of ``model`` through a ``Predictor`` on ``backend``, as ``hydranet predict`` makes them."""
+    from ..inference.predictor import Predictor
+
+    return predictor_predict_fn(Predictor(model, backend=backend, size=size), batch_size)
+
+
+def load_reference(weights: str, config: Any) -> Any:
+    """The reference model of mCE; it must predict the classes of ``config`` for its mIoU to compare."""
+    from ..checkpoints import load_model
+
+    reference = load_model(weights)
+    rcfg = reference.config
+    if rcfg.num_classes != config.num_classes or (
+            rcfg.label_set and config.label_set and rcfg.label_set != config.label_set):
+        raise InputError(f"--reference {weights}: {rcfg.num_classes} classes ({rcfg.label_set}), the model "
+                         f"{config.num_classes} ({config.label_set}); a reference must predict the same classes")
+    return reference
+
+
 def _batches(dataset: Any, batch_size: int, max_images: int | None,
              skipped: list[str]) -> Iterable[list[tuple[int, dict[str, Any]]]]:
     n = len(dataset) if max_images is None else min(len(dataset), int(max_images))
