@@ -1,7 +1,7 @@
 """Self-supervised depth from video: does fine-tuning on unlabelled frames help, and is the motion right?
 
     python benchmarks/video_selfsup.py synthetic [--steps 200] [--out runs/video_selfsup]
-    python benchmarks/video_selfsup.py signal
+    python benchmarks/video_selfsup.py signal [--texture T] [--weights FINE_TUNED]
     python benchmarks/video_selfsup.py kitti [--root ../shared/data/video_kitti06] [--steps 150]
 
 ``synthetic``: drives rendered by ``hydranet.data.synthetic.render_video`` (one light per
@@ -172,8 +172,11 @@ def signal(args: argparse.Namespace) -> dict:
 
     With the true motion, the error of view synthesis (SSIM + L1, minimum over t-1 and t+1,
     auto-masked, full scale, nothing else) for the rendered depth, the bundled default's depth
-    and a constant depth at the true median. If the true depth scores barely better than the
-    default's, view synthesis has little to teach on these frames, whatever the pose network.
+    (and that of ``--weights``, e.g. a fine-tuned model) and a constant depth at the true median.
+    If the true depth scores barely better than the default's, view synthesis has little to
+    teach on these frames, whatever the pose network. Beside each model: the slope of its log
+    depth against the true log depth (1: the depth's shape is right; below 1: compressed, far
+    too near and near too far).
     """
     from hydranet.checkpoints import load_model
     from hydranet.inference.pipeline import normalize
@@ -181,18 +184,25 @@ def signal(args: argparse.Namespace) -> dict:
 
     drives = [render_video(s, frames=args.frames, size=SIZE, hfov_deg=HFOV, texture=args.texture)
               for s in TRAIN_SEEDS]
-    model = load_model("default").eval()
-    rows: dict[str, list[float]] = {"rendered depth": [], "bundled default": [], "constant (true median)": []}
+    models = {"bundled default": load_model("default").eval()}
+    if args.weights:
+        models[str(args.weights)] = load_model(args.weights).eval()
+    rows: dict[str, list[float]] = {"rendered depth": [], **{name: [] for name in models},
+                                    "constant (true median)": []}
+    slopes: dict[str, list[float]] = {name: [] for name in models}
     with torch.no_grad():
         for frames in drives:
             for prev, target, nxt in zip(frames[:-2], frames[1:-1], frames[2:]):
                 gt = torch.from_numpy(target["depth"]).float()[None, None]
                 valid = (gt > 0) & (gt < 80)
-                out = model(torch.from_numpy(normalize(target["image"]))[None])["depth"]
-                pred = torch.nn.functional.interpolate(out, size=SIZE, mode="bilinear", align_corners=False)
-                depths = {"rendered depth": torch.where(valid, gt, torch.full_like(gt, 80.0)),
-                          "bundled default": pred.abs().clamp_min(1e-2),
-                          "constant (true median)": torch.full_like(gt, float(gt[valid].median()))}
+                depths = {"rendered depth": torch.where(valid, gt, torch.full_like(gt, 80.0))}
+                for name, model in models.items():
+                    out = model(torch.from_numpy(normalize(target["image"]))[None])["depth"]
+                    pred = torch.nn.functional.interpolate(out, size=SIZE, mode="bilinear", align_corners=False)
+                    depths[name] = pred.abs().clamp_min(1e-2)
+                    slopes[name].append(float(np.polyfit(np.log(gt[valid].numpy()),
+                                                         np.log(depths[name][valid].numpy()), 1)[0]))
+                depths["constant (true median)"] = torch.full_like(gt, float(gt[valid].median()))
                 k = torch.from_numpy(target["intrinsics"]).float()[None]
                 motions = [torch.from_numpy(np.linalg.inv(n["pose"]) @ target["pose"]).float()[None]
                            for n in (prev, nxt)]
@@ -202,13 +212,14 @@ def signal(args: argparse.Namespace) -> dict:
                                                   smooth_weight=0.0, scales=1)
                     rows[name].append(float(info["photometric"][0]))
     result = {name: float(np.mean(v)) for name, v in rows.items()}
+    slope = {name: float(np.mean(v)) for name, v in slopes.items()}
     print(f"photometric error with the true motion over {len(rows['rendered depth'])} frames of "
-          f"{len(drives)} training drives:")
+          f"{len(drives)} training drives (log-depth slope against the truth):")
     for name, value in result.items():
-        print(f"  {name:24s} {value:.4f}")
+        print(f"  {name:24s} {value:.4f}" + (f"   slope {slope[name]:.3f}" if name in slope else ""))
     gap = 1 - result["rendered depth"] / result["bundled default"]
     print(f"the rendered depth is {100 * gap:.1f} % below the default's depth")
-    return {"photometric_true_motion": result, "relative_gap": gap}
+    return {"photometric_true_motion": result, "relative_gap": gap, "log_depth_slope": slope}
 
 
 def kitti(args: argparse.Namespace) -> dict:
@@ -290,6 +301,8 @@ def main() -> None:
     parser.add_argument("--texture", type=float, default=0.0,
                         help="fine surface texture of the synthetic drives (relative contrast; 0: as the "
                              "training streets)")
+    parser.add_argument("--weights", default=None,
+                        help="signal: also score these weights (e.g. runs/video_selfsup/synthetic/run/last.safetensors)")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
