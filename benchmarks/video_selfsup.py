@@ -96,16 +96,26 @@ def median_scaled_abs_rel(weights: str | Path, drives: list[list[dict]]) -> tupl
     return float(np.mean(errors)), float(np.nanmean(heights))
 
 
-def pose_angles(pose_path: Path, drives: list[list[dict]]) -> list[float]:
+def rotation_deg(r: np.ndarray) -> float:
+    """The angle of a rotation matrix, degrees."""
+    return math.degrees(math.acos(float(np.clip((np.trace(r) - 1) / 2, -1.0, 1.0))))
+
+
+def pose_errors(pose_path: Path, drives: list[list[dict]]) -> tuple[list[float], list[float], list[float]]:
+    """Per consecutive pair: the angle between predicted and true translation, the angle of the
+    rotation error R_pred^T R_true, and the angle of the true rotation (all degrees)."""
     net = load_pose_net(pose_path)
-    angles = []
+    angles, rot_errors, rot_true = [], [], []
     with torch.no_grad():
         for frames in drives:
             for a, b in zip(frames[:-1], frames[1:]):
-                motion = net(_frame(a["image"]), _frame(b["image"]))[0]
+                motion = net(_frame(a["image"]), _frame(b["image"]))[0].double().numpy()
                 true = np.linalg.inv(b["pose"]) @ a["pose"]
-                angles.append(angle_between_deg(motion[:3, 3], torch.from_numpy(true[:3, 3]).float()))
-    return angles
+                angles.append(angle_between_deg(torch.from_numpy(motion[:3, 3]).float(),
+                                                torch.from_numpy(true[:3, 3]).float()))
+                rot_errors.append(rotation_deg(motion[:3, :3].T @ true[:3, :3]))
+                rot_true.append(rotation_deg(true[:3, :3]))
+    return angles, rot_errors, rot_true
 
 
 def train(config: dict, out: Path, log: Path) -> float:
@@ -147,12 +157,14 @@ def synthetic(args: argparse.Namespace) -> dict:
               "checkpoint_every": 50, "tensorboard": False, "log_every": 10}
     seconds = train(config, out / "run", out / "train.log")
     after, height_after = median_scaled_abs_rel(out / "run" / "last.safetensors", held)
-    angles = pose_angles(out / "run" / "pose.safetensors", held)
+    angles, rot_errors, rot_true = pose_errors(out / "run" / "pose.safetensors", held)
     curve = losses(out / "run" / "train.csv")
     result = {"held_back_median_scaled_abs_rel": {"before": before, "after": after},
               "camera_height_m": {"before": height_before, "after": height_after, "true": 1.45},
               "pose_translation_angle_deg": {"mean": float(np.mean(angles)), "median": float(np.median(angles)),
                                              "max": float(np.max(angles)), "pairs": len(angles)},
+              "pose_rotation_error_deg": {"mean": float(np.mean(rot_errors)), "max": float(np.max(rot_errors)),
+                                          "true_rotation_mean": float(np.mean(rot_true))},
               "photometric_first_last": [curve[0], curve[-1]] if curve else None,
               "train_seconds": seconds, "steps": args.steps}
     print(f"held-back drives (seeds {', '.join(map(str, HELD_SEEDS))}), median-scaled abs rel: "
@@ -161,6 +173,8 @@ def synthetic(args: argparse.Namespace) -> dict:
           f"after {height_after:.3f} m")
     print(f"pose network translation vs the true ego-motion over {len(angles)} held-back frame pairs: "
           f"mean {np.mean(angles):.1f} deg, median {np.median(angles):.1f}, max {np.max(angles):.1f}")
+    print(f"pose network rotation error: mean {np.mean(rot_errors):.2f} deg, max {np.max(rot_errors):.2f} "
+          f"(the true rotation between frames: mean {np.mean(rot_true):.2f} deg)")
     if curve:
         print(f"photometric error (logged every 10 steps): step {curve[0][0]} {curve[0][1]:.4f} -> "
               f"step {curve[-1][0]} {curve[-1][1]:.4f}; training {seconds:.0f} s")

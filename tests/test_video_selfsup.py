@@ -184,6 +184,24 @@ def test_pose_net_starts_from_driving_forward_and_axis_angle_by_hand():
     assert angle_between_deg(torch.tensor([0.0, 0.0, 1.0]), torch.tensor([0.0, 1.0, 1.0])) == pytest.approx(45.0)
 
 
+def test_rotation_has_its_gradient_at_no_rotation_so_a_fresh_pose_net_learns_to_turn():
+    # dR/dv at v = 0 is the cross-product matrix: d/dv_z of R[1, 0] (sin of a turn about z) is 1.
+    v = torch.zeros(1, 3, requires_grad=True)
+    axis_angle_to_matrix(v, torch.zeros(1, 3))[0, 1, 0].backward()
+    assert v.grad.tolist() == [[0.0, 0.0, 1.0]]
+    # small, Taylor and exact branches agree with Rodrigues by hand; rotations stay orthonormal
+    for angle in (1e-5, 1e-3, 0.3):
+        r = axis_angle_to_matrix(torch.tensor([[0.0, angle, 0.0]], dtype=torch.float64), torch.zeros(1, 3))[0, :3, :3]
+        expected = torch.tensor([[math.cos(angle), 0, math.sin(angle)], [0, 1, 0], [-math.sin(angle), 0, math.cos(angle)]],
+                                dtype=torch.float64)
+        assert torch.allclose(r, expected, atol=1e-12)
+    # a fresh pose network's rotation head gets a gradient from a loss on the rotation
+    net = PoseNet()
+    x = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(2))
+    net(x, x.flip(3))[0, 0, 2].backward()
+    assert net.head.bias.grad[:3].abs().sum() > 0
+
+
 def make_video_folder(root: Path, n: int = 5, size=(24, 32), stereo: bool = False) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)

@@ -22,16 +22,25 @@ POSE_MEAN, POSE_STD = 0.45, 0.225
 
 
 def axis_angle_to_matrix(axis_angle: Tensor, translation: Tensor) -> Tensor:
-    """4x4 motions ``(N, 4, 4)`` from rotation vectors ``(N, 3)`` (Rodrigues) and translations ``(N, 3)``."""
+    """4x4 motions ``(N, 4, 4)`` from rotation vectors ``(N, 3)`` (Rodrigues) and translations ``(N, 3)``.
+
+    Written as ``I + sin(t)/t K + (1 - cos t)/t^2 K^2`` with ``K`` the cross-product matrix of
+    the rotation vector itself (not of its unit axis) and Taylor series near ``t = 0``, so the
+    gradient at no rotation is the exact one (``dR = K(dv)``). Through the unit axis it is zero
+    there, and a pose network whose rotation starts at zero would never learn to rotate.
+    """
     n = axis_angle.shape[0]
-    angle = axis_angle.norm(dim=1, keepdim=True)
-    axis = axis_angle / angle.clamp_min(1e-8)
-    x, y, z = axis[:, 0], axis[:, 1], axis[:, 2]
+    theta2 = (axis_angle * axis_angle).sum(dim=1)
+    small = theta2 < 1e-6
+    theta = torch.sqrt(torch.where(small, torch.ones_like(theta2), theta2))  # never sqrt(0): its gradient is inf
+    a = torch.where(small, 1 - theta2 / 6, torch.sin(theta) / theta)
+    b = torch.where(small, 0.5 - theta2 / 24, (1 - torch.cos(theta)) / torch.where(small, torch.ones_like(theta2),
+                                                                                  theta2))
+    x, y, z = axis_angle[:, 0], axis_angle[:, 1], axis_angle[:, 2]
     zero = torch.zeros_like(x)
     k = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=1).reshape(n, 3, 3)
-    s, c = torch.sin(angle)[..., None], torch.cos(angle)[..., None]
     eye = torch.eye(3, dtype=axis_angle.dtype, device=axis_angle.device).expand(n, 3, 3)
-    rot = eye + s * k + (1 - c) * (k @ k)
+    rot = eye + a[:, None, None] * k + b[:, None, None] * (k @ k)
     out = torch.zeros(n, 4, 4, dtype=axis_angle.dtype, device=axis_angle.device)
     out[:, :3, :3] = rot
     out[:, :3, 3] = translation
