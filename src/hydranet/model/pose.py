@@ -32,10 +32,10 @@ def axis_angle_to_matrix(axis_angle: Tensor, translation: Tensor) -> Tensor:
     n = axis_angle.shape[0]
     theta2 = (axis_angle * axis_angle).sum(dim=1)
     small = theta2 < 1e-6
-    theta = torch.sqrt(torch.where(small, torch.ones_like(theta2), theta2))  # never sqrt(0): its gradient is inf
+    safe2 = torch.where(small, torch.ones_like(theta2), theta2)  # never sqrt(0): its gradient is infinite
+    theta = torch.sqrt(safe2)
     a = torch.where(small, 1 - theta2 / 6, torch.sin(theta) / theta)
-    b = torch.where(small, 0.5 - theta2 / 24, (1 - torch.cos(theta)) / torch.where(small, torch.ones_like(theta2),
-                                                                                  theta2))
+    b = torch.where(small, 0.5 - theta2 / 24, (1 - torch.cos(theta)) / safe2)
     x, y, z = axis_angle[:, 0], axis_angle[:, 1], axis_angle[:, 2]
     zero = torch.zeros_like(x)
     k = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=1).reshape(n, 3, 3)
