@@ -104,6 +104,20 @@ def test_mp4_writer_keeps_frame_rate_count_and_content(tmp_path):
     assert np.abs(decoded[4].astype(int) - frames[4]).mean() < 6  # lossy H.264, 4:2:0 chroma
 
 
+def test_mp4_keeps_colours(tmp_path):
+    # Flat patches decode to their colour: a wrong YUV matrix or range (full vs 16-235) is off by 10+ levels.
+    colours = [(230, 30, 30), (30, 200, 60), (40, 60, 220), (245, 245, 245), (128, 128, 128), (20, 20, 20)]
+    frame = np.concatenate([np.full((64, 64, 3), c, np.uint8) for c in colours], axis=1)
+    with VideoWriter(tmp_path / "c.mp4", 10) as writer:
+        for _ in range(3):
+            writer.write(frame)
+    with VideoReader(tmp_path / "c.mp4") as reader:
+        decoded = next(iter(reader)).astype(int)
+    for i, c in enumerate(colours):
+        patch = decoded[16:48, 64 * i + 16: 64 * i + 48].reshape(-1, 3).mean(0)
+        assert np.abs(patch - np.array(c)).max() < 3, (c, patch)
+
+
 def test_gif_writer_and_odd_sizes(tmp_path):
     frames = [np.roll(scene(33, 47), 2 * i, axis=1) for i in range(6)]
     with VideoWriter(tmp_path / "v.gif", 10) as gif, VideoWriter(tmp_path / "odd.mp4", 10) as mp4:

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 
 import av
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -400,7 +401,8 @@ class VideoWriter:
         if self.format == "gif":
             vf = _gif_frame(frame)
         else:
-            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            # OpenCV's RGB -> I420 is BT.601 limited range, as libswscale's, at a fraction of its cost
+            vf = av.VideoFrame.from_ndarray(cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
         vf.pts = self.frames_written
         vf.time_base = 1 / self.fps
         self.frames_written += 1
