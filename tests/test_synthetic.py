@@ -177,3 +177,23 @@ def test_side_camera_scenes_render_and_cache_apart_from_forward_ones(tmp_path):
     assert len({p.parent for p in tmp_path.rglob("*.npz")}) == 2
     validate_sample(b)
     assert (b["depth"] > 0).mean() > 0.5
+
+
+def test_sensor_noise_scales_and_vanishes():
+    from hydranet.data.synthetic.shading import _sensor
+
+    params = sample_params("clear", np.random.default_rng(0))
+    radiance = np.full((64, 64, 3), 0.5 / params.exposure, np.float32)  # mid grey after exposure
+
+    def frames(noise: float) -> tuple[np.ndarray, np.ndarray]:
+        a, b = (_sensor(radiance, params, np.random.default_rng(i), noise).astype(np.float32) for i in (1, 2))
+        return a, b
+
+    a, b = frames(0.0)
+    np.testing.assert_array_equal(a, b)  # nothing new in the next frame
+    full = float(np.std(np.subtract(*frames(1.0)))) / np.sqrt(2)
+    quarter = float(np.std(np.subtract(*frames(0.25)))) / np.sqrt(2)
+    # shot + read noise of the clean frame (vignetted mid grey): ~7 grey levels; a quarter ~ 2
+    expected = 255 * float(np.sqrt(np.mean(a / 255 * 0.002 + (params.noise / 255) ** 2)))
+    assert abs(full - expected) < 0.1 * expected
+    assert abs(quarter - expected / 4) < 0.15 * expected / 4

@@ -132,7 +132,7 @@ def render_drive(seed: int = 0, conditions: Sequence[str] = DRIVE_CONDITIONS, fr
 
 def render_video(seed: int = 0, frames: int = 12, step: float = 1.2, size: tuple[int, int] = DEFAULT_SIZE,
                  condition: str = "clear", hfov_deg: float = 60.0, renderer: SceneRenderer | None = None,
-                 texture: float = 0.0) -> list[Sample]:
+                 texture: float = 0.0, noise: float = 1.0) -> list[Sample]:
     """Consecutive frames of one drive with exact ego-motion, for self-supervised depth.
 
     Unlike :func:`render_drive`, the light (sun, exposure, weather) is drawn once for the
@@ -141,6 +141,8 @@ def render_video(seed: int = 0, frames: int = 12, step: float = 1.2, size: tuple
     Each sample adds ``pose`` (4x4 camera-to-world, OpenCV axes: x right, y down, z forward)
     and ``intrinsics`` (3x3 K) to the usual image, labels and depth. ``texture`` adds fine
     surface texture (relative contrast, e.g. 0.3), fixed in the world like the rest.
+    ``noise`` scales the sensor noise's standard deviation (1: the training streets', about 8
+    grey levels at mid grey in clear light, new in every frame).
     """
     own = renderer is None
     renderer = renderer or SceneRenderer()
@@ -153,7 +155,8 @@ def render_video(seed: int = 0, frames: int = 12, step: float = 1.2, size: tuple
                             yaw=math.radians(3.0 * math.sin(i / 5.0)), pitch=math.radians(-1.5),
                             height=size[0], width=size[1], hfov_deg=hfov_deg)
             render = renderer.render(layout, camera, lighting_for(params))
-            image = shade(render, layout, params, np.random.default_rng([seed, i]), texture=texture)
+            image = shade(render, layout, params, np.random.default_rng([seed, i]), texture=texture,
+                          noise=noise)
             out.append({"image": image, "segmentation": render.labels.copy(), "depth": _depth_target(render.depth),
                         "name": f"video{seed}-{condition}-{i:03d}", "condition": condition,
                         "focal": float(camera.focal), "pose": camera.pose(), "intrinsics": camera.intrinsics()})

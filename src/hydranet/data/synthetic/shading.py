@@ -296,8 +296,10 @@ def _bloom(radiance: np.ndarray, threshold: float = 0.9) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- pipeline
-def _sensor(radiance: np.ndarray, params: ConditionParams, rng: np.random.Generator) -> np.ndarray:
-    """Exposure, vignetting, slight optical blur, shot and read noise, 8-bit quantisation."""
+def _sensor(radiance: np.ndarray, params: ConditionParams, rng: np.random.Generator,
+            noise: float = 1.0) -> np.ndarray:
+    """Exposure, vignetting, slight optical blur, shot and read noise (``noise`` times their
+    standard deviation), 8-bit quantisation."""
     h, w = radiance.shape[:2]
     img = radiance * params.exposure
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -306,14 +308,15 @@ def _sensor(radiance: np.ndarray, params: ConditionParams, rng: np.random.Genera
     img = cv2.GaussianBlur(img, (0, 0), 0.6)
     img = np.clip(img, 0, 1)
     sigma = params.noise / 255.0
-    shot = rng.standard_normal(img.shape).astype(np.float32) * np.sqrt(img * 0.002 + sigma ** 2)
+    shot = rng.standard_normal(img.shape).astype(np.float32) * (noise * np.sqrt(img * 0.002 + sigma ** 2))
     return np.clip(np.rint((img + shot) * 255.0), 0, 255).astype(np.uint8)
 
 
 def shade(render: Render, layout: Layout, params: ConditionParams, rng: np.random.Generator,
-          texture: float = 0.0) -> np.ndarray:
+          texture: float = 0.0, noise: float = 1.0) -> np.ndarray:
     """The final RGB uint8 camera image of ``render`` under condition ``params``
-    (``texture``: fine surface texture, see :func:`surface_detail`)."""
+    (``texture``: fine surface texture, see :func:`surface_detail`; ``noise``: the sensor
+    noise's standard deviation relative to the training streets')."""
     name = params.name
     base = render.rgb.astype(np.float32) / 255.0
     detail = surface_detail(render, layout, wet=name == "rain", fine=texture)
@@ -339,7 +342,7 @@ def shade(render: Render, layout: Layout, params: ConditionParams, rng: np.rando
         radiance += _bloom(radiance)
         radiance = radiance / (1.0 + radiance * 0.35)  # highlight roll-off of the camera curve
         radiance *= 1.3
-    image = _sensor(radiance, params, rng)
+    image = _sensor(radiance, params, rng, noise)
     if name in ("rain", "fog"):
         depth = np.where(np.isfinite(render.depth), render.depth, 0.0).astype(np.float32)
         image = apply_weather(image, name, params.severity, depth=depth, rng=rng)
