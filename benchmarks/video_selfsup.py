@@ -49,7 +49,7 @@ from hydranet.data.datasets import VideoFrames
 from hydranet.data.datasets.video import read_camera_file
 from hydranet.data.synthetic import render_video
 from hydranet.inference.predictor import Predictor
-from hydranet.training.video import load_pose_net
+from hydranet.training.video import VideoLoss, load_pose_net
 from hydranet.training.view_synthesis import angle_between_deg, road_plane_height, stereo_scale
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,6 +118,30 @@ def pose_errors(pose_path: Path, drives: list[list[dict]]) -> tuple[list[float],
     return angles, rot_errors, rot_true
 
 
+def aligned_motions(run: Path) -> dict[str, np.ndarray]:
+    """The motions ``T_{t->s}`` a ``motion: align`` run found, by their pair's key (the checkpoint
+    keeps them); empty for a run with the pose network's motions."""
+    state = torch.load(run / "last.pt", map_location="cpu", weights_only=True).get("video") or {}
+    return {k: m.double().numpy() for k, m in ((state.get("_extra_state") or {}).get("aligned", {})).items()}
+
+
+def alignment_errors(run: Path, drives: list[list[dict]]) -> tuple[list[float], list[float]]:
+    """Translation angle and rotation error (degrees) of the aligned motions of the training
+    drives' (unmirrored) pairs against the truth."""
+    found = aligned_motions(run)
+    angles, rotations = [], []
+    for frames in drives:
+        for j in range(1, len(frames) - 1):
+            for o in (-1, 1):
+                m = found.get(VideoLoss._key(_frame(frames[j]["image"])[0], _frame(frames[j + o]["image"])[0]))
+                if m is None:
+                    continue
+                true = np.linalg.inv(frames[j + o]["pose"]) @ frames[j]["pose"]
+                angles.append(angle_between_deg(torch.from_numpy(m[:3, 3]), torch.from_numpy(true[:3, 3])))
+                rotations.append(rotation_deg(m[:3, :3].T @ true[:3, :3]))
+    return angles, rotations
+
+
 def train(config: dict, out: Path, log: Path) -> float:
     path = out / "config.yaml"
     out.mkdir(parents=True, exist_ok=True)
@@ -139,9 +163,9 @@ def losses(csv_path: Path, key: str = "photometric") -> list[tuple[int, float]]:
 def synthetic(args: argparse.Namespace) -> dict:
     out = Path(args.out) / "synthetic"
     t0 = time.time()
-    train_drives = [render_video(s, frames=args.frames, size=SIZE, hfov_deg=HFOV, texture=args.texture)
-                    for s in TRAIN_SEEDS]
-    held = [render_video(s, frames=10, size=SIZE, hfov_deg=HFOV, texture=args.texture) for s in HELD_SEEDS]
+    look = {"size": SIZE, "hfov_deg": HFOV, "texture": args.texture, "noise": args.noise}
+    train_drives = [render_video(s, frames=args.frames, **look) for s in TRAIN_SEEDS]
+    held = [render_video(s, frames=10, **look) for s in HELD_SEEDS]
     entries = []
     for seed, frames in zip(TRAIN_SEEDS, train_drives):
         k = write_drive(out / "frames" / f"drive{seed}", frames)
@@ -151,7 +175,8 @@ def synthetic(args: argparse.Namespace) -> dict:
     before, height_before = median_scaled_abs_rel("default", held)
     config = {"base": str(REPO / "configs/examples/video_finetune.yaml"), "output": str(out / "run"),
               "data": {"train": entries}, "augment": {"resize": None, "canonical_scale": True},
-              "loss": {"view_synthesis": {"camera_height": None, "pose_warmup": args.warmup}},
+              "loss": {"view_synthesis": {"camera_height": args.camera_height, "pose_warmup": args.warmup,
+                                          **({"motion": args.motion} if args.motion else {})}},
               "optim": {} if args.lr_pose is None else {"lr_pose": args.lr_pose},
               "steps": args.steps, "batch_size": args.batch_size, "threads": args.threads,
               "checkpoint_every": 50, "tensorboard": False, "log_every": 10}
@@ -175,6 +200,13 @@ def synthetic(args: argparse.Namespace) -> dict:
           f"mean {np.mean(angles):.1f} deg, median {np.median(angles):.1f}, max {np.max(angles):.1f}")
     print(f"pose network rotation error: mean {np.mean(rot_errors):.2f} deg, max {np.max(rot_errors):.2f} "
           f"(the true rotation between frames: mean {np.mean(rot_true):.2f} deg)")
+    aligned, aligned_rot = alignment_errors(out / "run", train_drives)
+    if aligned:
+        result["aligned_translation_angle_deg"] = {"mean": float(np.mean(aligned)), "max": float(np.max(aligned)),
+                                                   "pairs": len(aligned)}
+        result["aligned_rotation_error_deg"] = float(np.mean(aligned_rot))
+        print(f"direct alignment on {len(aligned)} training pairs: translation {np.mean(aligned):.2f} deg from the "
+              f"truth on average (max {np.max(aligned):.1f}), rotation error {np.mean(aligned_rot):.3f} deg")
     if curve:
         print(f"photometric error (logged every 10 steps): step {curve[0][0]} {curve[0][1]:.4f} -> "
               f"step {curve[-1][0]} {curve[-1][1]:.4f}; training {seconds:.0f} s")
@@ -196,8 +228,8 @@ def signal(args: argparse.Namespace) -> dict:
     from hydranet.inference.pipeline import normalize
     from hydranet.training.view_synthesis import view_synthesis_loss
 
-    drives = [render_video(s, frames=args.frames, size=SIZE, hfov_deg=HFOV, texture=args.texture)
-              for s in TRAIN_SEEDS]
+    drives = [render_video(s, frames=args.frames, size=SIZE, hfov_deg=HFOV, texture=args.texture,
+                           noise=args.noise) for s in TRAIN_SEEDS]
     models = {"bundled default": load_model("default").eval()}
     if args.weights:
         models[str(args.weights)] = load_model(args.weights).eval()
@@ -271,7 +303,8 @@ def kitti(args: argparse.Namespace) -> dict:
               "data": {"train": [{"type": "video", "root": str(root), "pattern": "*_left.png", "offsets": [1, 2],
                                   "calib": str(calib), "stereo": ["_left", "_right"], "repeat": args.batch_size}]},
               "augment": {"resize": None, "canonical_scale": True, "flip": False, "color_jitter": 0.0},
-              "loss": {"view_synthesis": {"camera_height": None, "pose_warmup": args.warmup}},
+              "loss": {"view_synthesis": {"camera_height": args.camera_height, "pose_warmup": args.warmup,
+                                          **({"motion": args.motion} if args.motion else {})}},
               "optim": {} if args.lr_pose is None else {"lr_pose": args.lr_pose},
               "steps": args.steps, "batch_size": args.batch_size, "threads": args.threads,
               "checkpoint_every": 50, "tensorboard": False, "log_every": 5}
@@ -291,6 +324,12 @@ def kitti(args: argparse.Namespace) -> dict:
     print(f"motion 12 -> 13: predicted translation {np.round(motion[:3, 3], 3).tolist()} m, true "
           f"{np.round(true[:3, 3], 3).tolist()} m: angle {angle:.1f} deg, length {length:.3f} m vs "
           f"{np.linalg.norm(true[:3, 3]):.3f} m ({length / np.linalg.norm(true[:3, 3]):.3f}x)")
+    found = sorted(aligned_motions(out / "run").values(), key=lambda m: float(np.linalg.norm(m[:3, 3])))
+    if found:  # one target, neighbours 13 and 14 (twice as far): the shorter motion is 12 -> 13
+        a = found[0][:3, 3]
+        print(f"motion 12 -> 13 by direct alignment: {np.round(a, 3).tolist()} m: angle "
+              f"{angle_between_deg(torch.from_numpy(a), torch.from_numpy(true[:3, 3])):.1f} deg, length "
+              f"{np.linalg.norm(a):.3f} m; rotation error {rotation_deg(found[0][:3, :3].T @ true[:3, :3]):.2f} deg")
     print(f"stereo scale of frame 12's depth (1 = metric by the true baseline): default {before:.3f} "
           f"(median depth {median_before:.1f} m) -> after {after:.3f} (median {median_after:.1f} m)")
     print(f"camera height from the predicted road and depth of frame 12 (KITTI's camera: {KITTI_HEIGHT} m): "
@@ -299,6 +338,7 @@ def kitti(args: argparse.Namespace) -> dict:
             "angle_deg": angle, "length_m": length, "true_length_m": float(np.linalg.norm(true[:3, 3])),
             "stereo_scale": {"before": before, "after": after}, "baseline_m": baseline,
             "camera_height_m": {"before": height_before, "after": height_after, "true": KITTI_HEIGHT},
+            "aligned_12_13": found[0][:3, 3].tolist() if found else None,
             "train_seconds": seconds, "steps": args.steps}
 
 
@@ -315,6 +355,18 @@ def main() -> None:
     parser.add_argument("--texture", type=float, default=0.0,
                         help="fine surface texture of the synthetic drives (relative contrast; 0: as the "
                              "training streets)")
+    parser.add_argument("--motion", choices=("network", "align"), default=None,
+                        help="where the depth's motions come from (loss.view_synthesis.motion): the pose "
+                             "network, or direct alignment of each pair with the model's depth (default: "
+                             "the example config's, align)")
+    parser.add_argument("--noise", type=float, default=1.0,
+                        help="sensor noise of the synthetic drives relative to the training streets' (1: "
+                             "about 8 grey levels at mid grey, new in every frame; 0.25: a daylight "
+                             "dash-cam after its own denoising)")
+    parser.add_argument("--camera-height", type=float, default=None,
+                        help="keep the scale by this camera height above the road, as the example config does "
+                             "(the synthetic drives' camera is 1.45 m up, KITTI's 1.65 m; default: none, the "
+                             "scale is left to the start weights and, for KITTI, the stereo pair)")
     parser.add_argument("--weights", default=None,
                         help="signal: also score these weights (e.g. runs/video_selfsup/synthetic/run/last.safetensors)")
     parser.add_argument("--batch-size", type=int, default=4)

@@ -290,6 +290,9 @@ def test_training_on_video_alone_writes_the_pose_network_and_resumes_exactly(tmp
     for a, b in ((full.model.state_dict(), second.model.state_dict()),
                  (full.step_module.video.state_dict(), second.step_module.video.state_dict())):
         for key in a:
+            if key.endswith("_extra_state"):  # the aligned motions (none without motion: align)
+                assert a[key].keys() == b[key].keys()
+                continue
             assert torch.equal(a[key], b[key]), key
 
 
@@ -315,3 +318,54 @@ def test_the_pose_network_has_its_own_learning_rate(tmp_path):
     cfg["optim"]["lr_pose"] = None  # unset: the decoder's rate
     groups = {g["name"]: g for g in Trainer(cfg, log=lambda m: None).optimizer.param_groups}
     assert groups["pose"]["initial_lr"] == pytest.approx(cfg["optim"]["lr_decoder"])
+
+
+def test_direct_alignment_recovers_a_known_motion():
+    from hydranet.training.video import align_motion
+
+    shift = (0.25, 0.05, 0.5)
+    found = align_motion(torch.full((1, 1, H, W), 5.0), plane_view(5.0, (0.0, 0.0, 0.0)), plane_view(5.0, shift),
+                         _k(), None, _motion((0.0, 0.0, 0.2)), steps=150)
+    assert torch.allclose(found[0, :3, 3], torch.tensor(shift), atol=0.02), found[0, :3, 3]
+    angle = math.degrees(math.acos(min(1.0, (float(found[0, :3, :3].trace()) - 1) / 2)))
+    assert angle < 0.25  # on one flat wall a turn of 0.1 degree looks like a 1 cm side step
+
+
+def test_aligned_motions_teach_the_pose_network_once_per_pair_and_survive_a_resume():
+    from hydranet.training.video import VideoLoss
+
+    # T_{t->s} of a camera driving forward: the earlier frame sees points farther away (+z)
+    shifts = [(0.25, 0.0, 0.5), (-0.25, 0.0, -0.5)]
+    video = {"target": plane_view(5.0, (0.0, 0.0, 0.0)),
+             "neighbours": torch.stack([plane_view(5.0, s) for s in shifts], dim=1),
+             "offsets": torch.tensor([[-1, 1]]), "intrinsics": _k().double(),
+             "baseline": torch.zeros(1, dtype=torch.float64), "right": torch.zeros(1, 3, H, W),
+             "has_video": torch.tensor([True])}
+    outputs = {"depth": torch.full((1, 1, H // 4, W // 4), 5.0, requires_grad=True),
+               "segmentation": torch.zeros(1, 2, H // 4, W // 4)}
+    loss_fn = VideoLoss(["road", "sky"], motion="align", align_steps=150, mask_classes=["sky"])
+    loss, count = loss_fn(outputs, {"video": video})
+    assert len(loss_fn.aligned) == 2 and float(count) == 1
+    behind, ahead = sorted(loss_fn.aligned.values(), key=lambda m: -float(m[2, 3]))
+    assert torch.allclose(behind[:3, 3], torch.tensor(shifts[0]), atol=0.03), behind[:3, 3]
+    # Moving towards the plane, the frame's border leaves the view: 150 steps get most of the way.
+    assert torch.allclose(ahead[:3, 3], torch.tensor(shifts[1]), atol=0.1), ahead[:3, 3]
+    loss.backward()
+    assert loss_fn.last_stats()["pose_vs_aligned"] > 0
+    assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in loss_fn.pose.parameters())
+    before = {k: v.clone() for k, v in loss_fn.aligned.items()}
+    loss_fn(outputs, {"video": video})  # the same pair again: no new alignment
+    assert loss_fn.aligned.keys() == before.keys()
+    resumed = VideoLoss(["road", "sky"], motion="align")
+    resumed.load_state_dict(loss_fn.state_dict())
+    assert all(torch.equal(resumed.aligned[k], v) for k, v in before.items())
+
+
+def test_motion_error_by_hand():
+    from hydranet.training.video import motion_error
+
+    a = axis_angle_to_matrix(torch.tensor([[0.0, 0.02, 0.0]]), torch.tensor([[0.1, 0.0, -1.0]]))
+    b = axis_angle_to_matrix(torch.tensor([[0.0, 0.0, 0.0]]), torch.tensor([[0.0, 0.0, -1.2]]))
+    # |0.1| + |0.2| metres + 0.02 rad / 0.1 (the rotation vector of a small turn, first order)
+    assert float(motion_error(a, b)[0]) == pytest.approx(0.3 + 0.2, abs=1e-4)
+    assert float(motion_error(a, a)[0]) == 0.0

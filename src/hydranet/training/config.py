@@ -105,6 +105,11 @@ DEFAULTS: dict[str, Any] = {
             "height_weight": 0.1,
             "pose_warmup": 0,         # first steps in which video trains the pose network only
             "pose_network": "sfmlearner",
+            # Where the depth's motions come from: the pose network trained by the photometric
+            # loss (network), or direct alignment of each pair of frames with the depth at the
+            # time the pair is first drawn, which the pose network then learns to predict (align).
+            "motion": "network",
+            "align_steps": 80,        # Adam steps of each pair's alignment (motion: align)
         },
     },
     "batch_size": 8,                  # global batch (split across DDP ranks)
@@ -258,6 +263,8 @@ RULES: dict[str, Rule] = {
     "loss.view_synthesis.mask_classes": Rule("list", item="text"),
     "loss.view_synthesis.camera_height": Rule("number", low=0, above=True, optional=True),
     "loss.view_synthesis.pose_network": Rule("choice", choices=("sfmlearner",)),
+    "loss.view_synthesis.motion": Rule("choice", choices=("network", "align")),
+    "loss.view_synthesis.align_steps": Rule("int", low=1, high=1000),
     "batch_size": Rule("int", low=1),
     "accumulate": Rule("int", low=1),
     "epochs": Rule("int", low=1, optional=True),

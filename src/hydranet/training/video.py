@@ -11,6 +11,7 @@ to the frames, and for camera-aware weights (``canonical_focal``) multiplied by
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,10 +25,11 @@ from torch import Tensor, nn
 from ..errors import CheckpointError, InputError
 from ..labels import get_label_set
 from ..model.config import ModelConfig
-from ..model.pose import POSE_NETWORKS, PoseNet, create_pose_net
+from ..model.pose import POSE_NETWORKS, PoseNet, axis_angle_to_matrix, create_pose_net
 from .view_synthesis import road_plane_height, stereo_motion, view_synthesis_loss
 
 ROAD_NAMES: tuple[str, ...] = ("road",)
+MOTION_SOURCES: tuple[str, ...] = ("network", "align")
 
 
 def _class_names(config: ModelConfig) -> list[str]:
@@ -41,8 +43,15 @@ class VideoLoss(nn.Module):
     def __init__(self, class_names: list[str], canonical_focal: float | None = None,
                  ssim: float = 0.85, smoothness: float = 1e-3, automask: bool = True, scales: int = 2,
                  mask_classes: list[str] | None = None, camera_height: float | None = None,
-                 height_weight: float = 0.1, pose_warmup: int = 0, pose_network: str = "sfmlearner") -> None:
+                 height_weight: float = 0.1, pose_warmup: int = 0, pose_network: str = "sfmlearner",
+                 motion: str = "network", align_steps: int = 80) -> None:
         super().__init__()
+        if motion not in MOTION_SOURCES:
+            raise InputError(f"loss.view_synthesis.motion: {motion!r}; use one of {', '.join(MOTION_SOURCES)}")
+        self.motion_source, self.align_steps = motion, int(align_steps)
+        # Aligned motions T_{t->s} by the frames' content (so a mirrored pair is its own entry);
+        # part of the state, so a resumed run uses the same motions.
+        self.aligned: dict[str, Tensor] = {}
         self.pose_network = pose_network
         self.pose: PoseNet = create_pose_net(pose_network)
         self.canonical_focal = float(canonical_focal) if canonical_focal else None
@@ -72,7 +81,8 @@ class VideoLoss(nn.Module):
                    smoothness=section["smoothness"], automask=section["automask"], scales=section["scales"],
                    mask_classes=list(section["mask_classes"] or []), camera_height=section["camera_height"],
                    height_weight=section["height_weight"], pose_warmup=section["pose_warmup"],
-                   pose_network=section["pose_network"])
+                   pose_network=section["pose_network"], motion=section["motion"],
+                   align_steps=section["align_steps"])
 
     def describe(self) -> str:
         parts = [f"view synthesis: pose network {self.pose_network}, SSIM {self.ssim:g}, smoothness {self.smooth:g}, "
@@ -83,6 +93,9 @@ class VideoLoss(nn.Module):
             parts.append(f"scale from a camera {self.camera_height:g} m above the road")
         if self.pose_warmup:
             parts.append(f"first {self.pose_warmup} steps train the pose network only")
+        if self.motion_source == "align":
+            parts.append(f"motions by direct alignment ({self.align_steps} steps per pair), which the pose "
+                         "network learns")
         return "; ".join(parts)
 
     @staticmethod
@@ -130,6 +143,17 @@ class VideoLoss(nn.Module):
         sources = [neighbours[:, j] for j in range(neighbours.shape[1])]
         offsets = video["offsets"][idx]
         motions = [self.motion(target, s, offsets[:, j]) for j, s in enumerate(sources)]
+        pose_loss = None
+        if self.motion_source == "align":
+            with torch.no_grad():
+                logits = F.interpolate(outputs["segmentation"][idx].float(), size=size, mode="bilinear",
+                                       align_corners=False)
+                still = ~torch.isin(logits.argmax(1, keepdim=True), self.mask_ids)
+            found = [self.aligned_motions(depth.detach(), target, s, k, still, m.detach())
+                     for s, m in zip(sources, motions)]
+            # The pose network learns the aligned motions; the depth learns from them.
+            pose_loss = sum(motion_error(m, a) for m, a in zip(motions, found))
+            motions = found
         available = [torch.ones(len(idx), dtype=torch.bool) for _ in sources]
         baseline = video["baseline"][idx]
         if bool((baseline != 0).any()):
@@ -147,6 +171,9 @@ class VideoLoss(nn.Module):
                                          automask=self.automask, smooth_weight=self.smooth, scales=self.scales,
                                          available=available)
         stats = {"photometric": float(info["photometric"].mean()), "video_mask": float(info["mask"].mean())}
+        if pose_loss is not None:
+            loss = loss + pose_loss
+            stats["pose_vs_aligned"] = float(pose_loss.detach().mean())
         if self.camera_height and labels is not None:
             height = road_plane_height(depth, labels == self.road_id, k)
             ok = torch.isfinite(height) & (height > 0)
@@ -158,6 +185,33 @@ class VideoLoss(nn.Module):
         self._stats = stats
         self._preview = (target[0].detach(), depth[0].detach())
         return loss.sum() + zero, torch.tensor(float(len(idx)), dtype=torch.float64)
+
+    @staticmethod
+    def _key(target: Tensor, source: Tensor) -> str:
+        h = hashlib.blake2b(digest_size=16)
+        for x in (target, source):
+            h.update(str(tuple(x.shape)).encode())
+            h.update(x.detach().to(torch.float32).contiguous().numpy().tobytes())
+        return h.hexdigest()
+
+    def aligned_motions(self, depth: Tensor, target: Tensor, source: Tensor, intrinsics: Tensor, keep: Tensor,
+                        start: Tensor) -> Tensor:
+        """``T_{t->s}`` ``(N, 4, 4)`` that best warps ``source`` into ``target`` with the given depth
+        (direct alignment), from ``start``; each pair is aligned once, when first seen."""
+        keys = [self._key(target[i], source[i]) for i in range(len(target))]
+        todo = [i for i, key in enumerate(keys) if key not in self.aligned]
+        if todo:
+            found = align_motion(depth[todo], target[todo], source[todo], intrinsics[todo], keep[todo],
+                                 start[todo], steps=self.align_steps, alpha=self.ssim, scales=self.scales)
+            for i, m in zip(todo, found):
+                self.aligned[keys[i]] = m
+        return torch.stack([self.aligned[key] for key in keys]).to(start.dtype)
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {"aligned": {k: v.clone() for k, v in self.aligned.items()}}
+
+    def set_extra_state(self, state: Any) -> None:
+        self.aligned = dict((state or {}).get("aligned", {}))
 
     def last_stats(self) -> dict[str, float]:
         """The last video batch's mean photometric error, fraction of pixels used and camera height."""
@@ -184,6 +238,59 @@ class VideoLoss(nn.Module):
         tmp.replace(path)
 
 
+def _rotation_vector(m: Tensor) -> Tensor:
+    """The rotation vector of small rotations ``(N, 4, 4)`` (first order: enough to start from)."""
+    r = m[:, :3, :3]
+    return 0.5 * torch.stack([r[:, 2, 1] - r[:, 1, 2], r[:, 0, 2] - r[:, 2, 0], r[:, 1, 0] - r[:, 0, 1]], dim=1)
+
+
+def motion_error(predicted: Tensor, target: Tensor) -> Tensor:
+    """``(N,)`` L1 distance of two motions ``(N, 4, 4)``: translation in metres plus rotation vector
+    in units of 0.1 rad (a turn of 0.1 rad moves a point 10 m ahead by 1 m, as far as a 1 m step)."""
+    rotation = (_rotation_vector(predicted) - _rotation_vector(target)).abs().sum(dim=1) / 0.1
+    return (predicted[:, :3, 3] - target[:, :3, 3]).abs().sum(dim=1) + rotation
+
+
+def align_motion(depth: Tensor, target: Tensor, source: Tensor, intrinsics: Tensor, keep: Tensor | None,
+                 start: Tensor, steps: int = 80, lr: float = 0.02, alpha: float = 0.85, scales: int = 2,
+                 speeds: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)) -> Tensor:
+    """Direct alignment: the motion ``T_{t->s}`` ``(N, 4, 4)`` that minimises the photometric error of
+    warping ``source`` into ``target`` with a fixed ``depth``, by Adam from ``start``.
+
+    The speed per frame is unknown (a 30 fps dash-cam moves 0.3-1 m, KITTI at 10 fps 1-2 m, a
+    neighbour two frames away twice that), so the start's translation is first scaled by each of
+    ``speeds`` and the best is kept. The rotation is optimised in units of 0.1 rad, so one step
+    of ``lr`` turns by at most ``0.1 * lr`` rad while the translation moves by ``lr`` metres: the
+    two then settle at the same pace. No auto-masking: every kept pixel counts.
+    """
+    depth, target, source, intrinsics = depth.detach(), target.detach(), source.detach(), intrinsics.float()
+
+    def error(m: Tensor) -> Tensor:
+        return view_synthesis_loss(depth, target, [source], [m], intrinsics, keep, alpha=alpha, automask=False,
+                                   smooth_weight=0.0, scales=scales)[0]
+
+    start = start.float()
+    with torch.no_grad():
+        tried = []
+        for s in speeds:
+            m = start.clone()
+            m[:, :3, 3] *= s
+            tried.append((error(m), m))
+        errors = torch.stack([e for e, _ in tried])  # (speeds, N)
+        best = errors.argmin(dim=0)
+        start = torch.stack([tried[int(b)][1][i] for i, b in enumerate(best)])
+    with torch.enable_grad():
+        v = torch.cat([_rotation_vector(start) / 0.1, start[:, :3, 3]], dim=1)
+        v = v.detach().clone().requires_grad_(True)
+        opt = torch.optim.Adam([v], lr=lr)
+        for _ in range(int(steps)):
+            opt.zero_grad()
+            error(axis_angle_to_matrix(0.1 * v[:, :3], v[:, 3:])).sum().backward()
+            opt.step()
+    with torch.no_grad():
+        return axis_angle_to_matrix(0.1 * v[:, :3], v[:, 3:])
+
+
 def load_pose_net(path: str | Path) -> PoseNet:
     """A pose network written by training (``OUTPUT/pose.safetensors``), in eval mode."""
     from safetensors import safe_open
@@ -202,4 +309,4 @@ def load_pose_net(path: str | Path) -> PoseNet:
     return net.eval()
 
 
-__all__ = ["VideoLoss", "load_pose_net"]
+__all__ = ["MOTION_SOURCES", "VideoLoss", "align_motion", "load_pose_net", "motion_error"]
