@@ -143,13 +143,16 @@ class VideoLoss(nn.Module):
         sources = [neighbours[:, j] for j in range(neighbours.shape[1])]
         offsets = video["offsets"][idx]
         motions = [self.motion(target, s, offsets[:, j]) for j, s in enumerate(sources)]
-        pose_loss = None
-        if self.motion_source == "align":
+        labels = None
+        if len(self.mask_ids) or self.camera_height:
             with torch.no_grad():
                 logits = F.interpolate(outputs["segmentation"][idx].float(), size=size, mode="bilinear",
                                        align_corners=False)
-                still = ~torch.isin(logits.argmax(1, keepdim=True), self.mask_ids)
-            found = [self.aligned_motions(depth.detach(), target, s, k, still, m.detach())
+                labels = logits.argmax(1, keepdim=True)
+        keep = ~torch.isin(labels, self.mask_ids) if labels is not None and len(self.mask_ids) else None
+        pose_loss = None
+        if self.motion_source == "align":
+            found = [self.aligned_motions(depth.detach(), target, s, k, keep, m.detach())
                      for s, m in zip(sources, motions)]
             # The pose network learns the aligned motions; the depth learns from them.
             pose_loss = sum(motion_error(m, a) for m, a in zip(motions, found))
@@ -160,13 +163,6 @@ class VideoLoss(nn.Module):
             sources.append(video["right"][idx])
             motions.append(stereo_motion(baseline.float()))
             available.append(baseline != 0)
-        labels = None
-        if len(self.mask_ids) or self.camera_height:
-            with torch.no_grad():
-                logits = F.interpolate(outputs["segmentation"][idx].float(), size=size, mode="bilinear",
-                                       align_corners=False)
-                labels = logits.argmax(1, keepdim=True)
-        keep = ~torch.isin(labels, self.mask_ids) if labels is not None and len(self.mask_ids) else None
         loss, info = view_synthesis_loss(depth, target, sources, motions, k, keep, alpha=self.ssim,
                                          automask=self.automask, smooth_weight=self.smooth, scales=self.scales,
                                          available=available)
@@ -194,14 +190,15 @@ class VideoLoss(nn.Module):
             h.update(x.detach().to(torch.float32).contiguous().numpy().tobytes())
         return h.hexdigest()
 
-    def aligned_motions(self, depth: Tensor, target: Tensor, source: Tensor, intrinsics: Tensor, keep: Tensor,
-                        start: Tensor) -> Tensor:
+    def aligned_motions(self, depth: Tensor, target: Tensor, source: Tensor, intrinsics: Tensor,
+                        keep: Tensor | None, start: Tensor) -> Tensor:
         """``T_{t->s}`` ``(N, 4, 4)`` that best warps ``source`` into ``target`` with the given depth
         (direct alignment), from ``start``; each pair is aligned once, when first seen."""
         keys = [self._key(target[i], source[i]) for i in range(len(target))]
         todo = [i for i, key in enumerate(keys) if key not in self.aligned]
         if todo:
-            found = align_motion(depth[todo], target[todo], source[todo], intrinsics[todo], keep[todo],
+            found = align_motion(depth[todo], target[todo], source[todo], intrinsics[todo],
+                                 None if keep is None else keep[todo],
                                  start[todo], steps=self.align_steps, alpha=self.ssim, scales=self.scales)
             for i, m in zip(todo, found):
                 self.aligned[keys[i]] = m
