@@ -4,10 +4,11 @@
 
 kitti6 with random weights (speed does not depend on them), batch 1, one static shape. The
 same ONNX -> OpenVINO graph of hydranet (``convert_to_openvino``) is quantized by NNCF with
-hydranet's settings (``hydranet.export.quantize.quantize_openvino``: MIXED preset, the first
-convolution and the heads' output convolutions kept in fp32, the overflow fix on CPUs
-without VNNI), with NNCF's defaults, and with each of hydranet's choices alone; the plain
-static export (``hydranet.benchmark.plain``) runs beside them. All compiled alike and timed
+hydranet's settings for this CPU (``hydranet.export.quantize.quantize_openvino``: with VNNI
+the performance preset, every convolution INT8, 8-bit weights; without VNNI the mixed preset,
+the first and the heads' output convolutions in fp32, 7-bit weights), with NNCF's defaults,
+and with the choices of the other kind of CPU one by one; the plain static export
+(``hydranet.benchmark.plain``) runs beside them. All compiled alike and timed
 in interleaved rounds: compare within one run. Prints the machine and the median times.
 """
 
@@ -55,12 +56,16 @@ def main() -> int:
 
     kept = nncf.IgnoredScope(names=quantize.openvino_kept_fp32(graph()))
     variants = {
-        "hydranet's settings (MIXED, fp32 ends, overflow fix)": lambda: quantize.quantize_openvino(graph(), calibration),
+        f"hydranet's settings for this CPU ({'with' if has_vnni() else 'without'} VNNI)":
+            lambda: quantize.quantize_openvino(graph(), calibration),
         "hydranet's graph, NNCF defaults": lambda: nncf_quantize(),
         "  + MIXED and the overflow fix, nothing kept fp32": lambda: nncf_quantize(
             preset=nncf.QuantizationPreset.MIXED, fast_bias_correction=True,
             advanced_parameters=nncf.AdvancedQuantizationParameters(overflow_fix=overflow)),
         "  + the fp32 ends only": lambda: nncf_quantize(ignored_scope=kept),
+        "  + MIXED, the overflow fix and the fp32 ends (the settings without VNNI)": lambda: nncf_quantize(
+            preset=nncf.QuantizationPreset.MIXED, fast_bias_correction=True, ignored_scope=kept,
+            advanced_parameters=nncf.AdvancedQuantizationParameters(overflow_fix=nncf.OverflowFix.ENABLE)),
     }
     engines = {}
     for name, make in variants.items():

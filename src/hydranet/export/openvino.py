@@ -21,8 +21,9 @@ _PRECISION_HINT = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 
 def precision_hint(precision: str) -> str:
     """The inference precision hint for ``precision``: an INT8 model's layers that stay in
-    floating point (first convolution, heads, pools, resizes) run bf16 where the CPU has it,
-    as OpenVINO does by default there (measured: kitti6 192x640 INT8 13.3 -> 9.9 ms on AMX)."""
+    floating point (resizes, and without VNNI the first convolution and the heads) run bf16
+    where the CPU has it, as OpenVINO does by default there (measured: kitti6 192x640 INT8
+    13.3 -> 9.9 ms on AMX, when the first convolution was still kept in floating point)."""
     from .cpu import has_bf16
 
     if precision == "int8" and has_bf16():

@@ -16,14 +16,12 @@ from .onnx import INPUT_NAME, META_PRECISION, read_onnx_metadata
 
 
 def openvino_kept_fp32(ov_model, heads: bool = True) -> list[str]:
-    """Convolutions INT8 keeps in fp32: the one reading the image and (``heads``) those writing
-    the outputs.
+    """Convolutions INT8 keeps in fp32 on CPUs without VNNI: the one reading the image and
+    (``heads``) those writing the outputs.
 
     On a CamVid-trained model on a CPU without VNNI, quantizing these two ends cost ~6 mIoU
     points, keeping them ~0.7 (docs/BENCHMARKS.md); they are ~7% of the network's operations.
-    With VNNI the heads quantize at no measurable cost (the bundled model: -0.08 mIoU, abs rel
-    -3.9 % on the real frames, against -0.02 / -3.8 % with them kept), the first convolution
-    still costs 0.8 mIoU.
+    With VNNI nothing is kept (see :func:`quantize_openvino`).
     """
     convs = ("Convolution", "GroupConvolution")
     names = [op.get_friendly_name() for op in ov_model.get_ordered_ops()
@@ -44,24 +42,36 @@ def openvino_kept_fp32(ov_model, heads: bool = True) -> list[str]:
 def quantize_openvino(ov_model, batches: Sequence[np.ndarray]):
     """NNCF post-training INT8 quantization of an ``openvino.Model`` on normalised input batches.
 
-    Activations and weights go to 8 bits (weights symmetric per channel); the ``MIXED``
-    preset keeps activations asymmetric, which the residual sums and the signed head
-    outputs of this network need. The first convolution stays fp32, and on CPUs without
-    VNNI the heads' output convolutions too (:func:`openvino_kept_fp32`). Fast bias
-    correction is on.
+    Weights go to 8 bits, symmetric per channel; fast bias correction is on. The settings
+    depend on how the CPU sums 8-bit products:
 
-    On CPUs without VNNI, u8 x s8 products are summed in saturating 16-bit pairs, so every
-    layer's weights get 7-bit ranges (NNCF's overflow fix; with VNNI only the first
-    layer's, NNCF's default). Measured with the default model on such a CPU: label
-    agreement with fp32 95.2% -> 98.3%, depth abs rel change +0.048 -> +0.002.
+    - with VNNI (or AMX) the sums are exact 32-bit: NNCF's performance preset (symmetric
+      activations) and every convolution in INT8, the first one included, with full 8-bit
+      weights. Measured on the bundled model (``benchmarks/default_engine_accuracy.py``):
+      -0.39 mIoU on CamVid val, depth abs rel on the real frames -4.2 % (metric) and -3.2 %
+      (median-scaled); kitti6 at 192x640 in 8.9 ms against 9.8 with the first convolution in
+      floating point and the mixed preset (``benchmarks/int8_settings.py``).
+    - without VNNI, u8 x s8 products are summed in saturating 16-bit pairs, so every layer's
+      weights get 7-bit ranges (NNCF's overflow fix), activations stay asymmetric (mixed
+      preset) and the first convolution and the heads' output convolutions stay in floating
+      point (:func:`openvino_kept_fp32`). Measured with the default model on such a CPU: label
+      agreement with fp32 95.2% -> 98.3%, depth abs rel change +0.048 -> +0.002.
     """
     import nncf
 
     from .cpu import has_vnni
 
-    vnni = has_vnni()
     if not batches:
         raise ValueError("INT8 quantization needs at least one calibration batch")
+    if has_vnni():
+        settings = {"preset": nncf.QuantizationPreset.PERFORMANCE,
+                    "advanced_parameters": nncf.AdvancedQuantizationParameters(
+                        overflow_fix=nncf.OverflowFix.DISABLE)}
+    else:
+        settings = {"preset": nncf.QuantizationPreset.MIXED,
+                    "ignored_scope": nncf.IgnoredScope(names=openvino_kept_fp32(ov_model)),
+                    "advanced_parameters": nncf.AdvancedQuantizationParameters(
+                        overflow_fix=nncf.OverflowFix.ENABLE)}
     nncf_logger = logging.getLogger("nncf")
     level = nncf_logger.level
     nncf_logger.setLevel(logging.ERROR)  # its INFO lines would drown the command's output
@@ -69,12 +79,7 @@ def quantize_openvino(ov_model, batches: Sequence[np.ndarray]):
         # NNCF draws its progress bars on stdout; keep stdout for results (tables, JSON).
         with contextlib.redirect_stdout(sys.stderr):
             return nncf.quantize(ov_model, nncf.Dataset(list(batches)), subset_size=len(batches),
-                                 preset=nncf.QuantizationPreset.MIXED, fast_bias_correction=True,
-                                 ignored_scope=nncf.IgnoredScope(
-                                     names=openvino_kept_fp32(ov_model, heads=not vnni)),
-                                 advanced_parameters=nncf.AdvancedQuantizationParameters(
-                                     overflow_fix=nncf.OverflowFix.FIRST_LAYER if vnni
-                                     else nncf.OverflowFix.ENABLE))
+                                 fast_bias_correction=True, **settings)
     finally:
         nncf_logger.setLevel(level)
 
