@@ -94,6 +94,27 @@ def test_fp32_backend_matches_torch(name, model, batch):
     np.testing.assert_allclose(out["depth"], torch_outputs(model, np.ascontiguousarray(odd))["depth"], atol=1e-4)
 
 
+def test_openvino_takes_uint8_images_and_normalises_them_in_the_graph(model):
+    from hydranet.inference.pipeline import normalize
+    from hydranet.inference.predictor import Predictor
+
+    rgb = np.stack([np.asarray(im) for im in generated_images(2, SIZE, seed=3)])
+    assert rgb.dtype == np.uint8 and rgb.shape == (2, *SIZE, 3)
+    ref = torch_outputs(model, np.stack([normalize(im) for im in rgb]))
+    backend = create_backend("openvino", model, threads=2)
+    assert backend.takes_images
+    for out in (backend(rgb), backend.stream_call(rgb[:1])):
+        for key in out:
+            assert out[key].dtype == np.float32
+            np.testing.assert_allclose(out[key], ref[key][: len(out[key])], atol=1e-4, rtol=0)
+    # The Predictor hands such an engine the resized image itself, and the same predictions.
+    predictor = Predictor(model, backend="openvino", threads=2, size="native")
+    assert predictor.prepare(rgb[0]).dtype == np.uint8
+    torch_pred = Predictor(model, backend="torch", size="native")
+    assert torch_pred.prepare(rgb[0]).dtype == np.float32
+    np.testing.assert_allclose(predictor.predict(rgb[0]).depth, torch_pred.predict(rgb[0]).depth, atol=1e-3)
+
+
 def test_torch_backend_nchw_and_channels_last_agree(model, batch):
     import copy
 

@@ -249,13 +249,18 @@ class Predictor:
     # -- the three steps, usable separately to pipeline video ------------------------------
 
     def prepare(self, image: np.ndarray, intrinsics: CameraOption = None) -> np.ndarray:
-        """A uint8 RGB image -> the normalised ``(3, h, w)`` float32 network input."""
+        """A uint8 RGB image -> the network input at the planned size: the normalised
+        ``(3, h, w)`` float32 array, or for an engine that normalises inside its graph
+        (``takes_images``: OpenVINO) the resized uint8 ``(h, w, 3)`` image itself."""
         image = as_rgb_image(image)
         size, _ = self.plan(image.shape[:2], intrinsics)
+        if getattr(self.backend, "takes_images", False):
+            return np.ascontiguousarray(resize_image(image, size))
         return prepare(image, self.config.mean, self.config.std, size)
 
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        """Run the backend on an ``(N, 3, H, W)`` batch; raw quarter-resolution outputs."""
+        """Run the backend on a batch of :meth:`prepare` outputs (stacked); raw quarter-resolution
+        outputs."""
         start = time.perf_counter()
         outputs = self.backend(batch)
         self.model_seconds += time.perf_counter() - start
@@ -266,7 +271,7 @@ class Predictor:
                    ) -> Iterator[tuple[T, dict[str, np.ndarray] | None, BaseException | None]]:
         """``(item, raw outputs, None)`` or ``(item, None, error)`` for each item, in order.
 
-        ``batch_of(item)`` is the item's ``(N, 3, H, W)`` input (None: nothing to run, e.g. an
+        ``batch_of(item)`` is the item's batch of :meth:`prepare` outputs (None: nothing to run, e.g. an
         input that failed to decode). An engine that runs several requests at once (OpenVINO:
         one per core, and one waiting) keeps that many items in flight: a folder or a video
         goes through at the engine's throughput rather than at one frame's latency.

@@ -29,6 +29,11 @@ class Backend(Protocol):
 Size = tuple[int, int]
 
 
+def is_image_batch(batch: np.ndarray) -> bool:
+    """Whether ``batch`` is uint8 RGB images ``(N, H, W, 3)`` (not a normalised network input)."""
+    return isinstance(batch, np.ndarray) and batch.dtype == np.uint8 and batch.ndim == 4 and batch.shape[3] == 3
+
+
 def check_batch(batch: np.ndarray) -> np.ndarray:
     """The batch as contiguous float32 ``(N, 3, H, W)``, or a one-line error."""
     x = np.ascontiguousarray(batch, dtype=np.float32)
