@@ -197,8 +197,9 @@ def upsampled_argmax(logits: np.ndarray, size: Size) -> np.ndarray:
         candidate = plane(c)
         wins = cv2.compare(candidate, best, cv2.CMP_GT)  # 255 where strictly greater, else 0
         cv2.max(best, candidate, dst=best)
-        # labels = c where wins, else labels (bitwise select on 0/255 masks)
-        labels = cv2.bitwise_or(cv2.bitwise_and(labels, cv2.bitwise_not(wins)), cv2.bitwise_and(wins, c))
+        # labels = c where wins, else labels: every label so far is below c, so a max with
+        # (c where wins, else 0) selects it.
+        cv2.max(labels, cv2.bitwise_and(wins, c), dst=labels)
     return labels
 
 
