@@ -10,16 +10,16 @@ DATA=../shared/data
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 ADV=$DATA/adverse_frames
-hydranet predict --weights "$WEIGHTS" --out "$TMP/camvid" --panel-height 180 \
+hydranet predict --weights "$WEIGHTS" --image-format png --out "$TMP/camvid" --panel-height 180 \
     $DATA/camvid/val/0016E5_07959.png $DATA/camvid/val/0016E5_08137.png
-hydranet predict --weights "$WEIGHTS" --out "$TMP/adverse" --panel-height 180 \
+hydranet predict --weights "$WEIGHTS" --image-format png --out "$TMP/adverse" --panel-height 180 \
     $ADV/acdc_GP010475_frame_000300.jpg $ADV/acdc_GOPR0356_frame_000162.jpg \
     $ADV/acdc_GP010571_frame_000784.jpg $ADV/acdc_GP010176_frame_000643.jpg \
     $ADV/bdd100k_3c0e7240-96e390d2.jpg
 # KITTI object 000008 with its calibrated camera: metric depth for that lens.
 K=$DATA/realdepth_dev/intrinsics/mmdet3d_kitti_000008_image_2.txt
 FX=$(awk 'NR==1{print $1}' "$K"); CX=$(awk 'NR==1{print $3}' "$K"); FY=$(awk 'NR==2{print $2}' "$K"); CY=$(awk 'NR==2{print $3}' "$K")
-hydranet predict --weights "$WEIGHTS" --out "$TMP/kitti" --panel-height 150 --intrinsics "$FX,$FY,$CX,$CY" \
+hydranet predict --weights "$WEIGHTS" --image-format png --out "$TMP/kitti" --panel-height 150 --intrinsics "$FX,$FY,$CX,$CY" \
     $DATA/realdepth_dev/images/mmdet3d_kitti_000008_image_2.png
 mkdir -p docs/pictures
 python tools/stack_panels.py docs/pictures/real_daylight.png "$TMP"/camvid/*_panel.png
