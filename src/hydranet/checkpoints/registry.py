@@ -33,7 +33,7 @@ WEIGHTS: dict[str, WeightsEntry] = {
     for w in (
         # Measured by benchmarks/default_engine_accuracy.py on OpenVINO, INT8 calibrated on
         # generated street scenes: mIoU +0.09 / abs rel -3.1 % (AVX2 Zen 3, about twice as fast as
-        # f32) and mIoU -0.40 / abs rel -4.2 % (AVX-512 VNNI + AMX Xeon, every convolution INT8,
+        # f32) and mIoU -0.39 / abs rel -4.2 % (AVX-512 VNNI + AMX Xeon, every convolution INT8,
         # 26 % less time than bf16, which cost -0.05 / +1.1 % there). INT8 is the default
         # everywhere; it calibrates once per input size (~10 s, then cached).
         WeightsEntry("default", "camvid11_lite0", "bundled", "default.safetensors",

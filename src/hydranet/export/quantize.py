@@ -49,8 +49,8 @@ def quantize_openvino(ov_model, batches: Sequence[np.ndarray]):
       activations) and every convolution in INT8, the first one included, with full 8-bit
       weights. Measured on the bundled model (``benchmarks/default_engine_accuracy.py``):
       -0.39 mIoU on CamVid val, depth abs rel on the real frames -4.2 % (metric) and -3.2 %
-      (median-scaled); kitti6 at 192x640 in 8.9 ms against 9.8 with the first convolution in
-      floating point and the mixed preset (``benchmarks/int8_settings.py``).
+      (median-scaled); kitti6 at 192x640 in 7.7 ms against 9.0 with the settings below
+      (``benchmarks/int8_settings.py``, one run on a 2-core AMX Xeon).
     - without VNNI, u8 x s8 products are summed in saturating 16-bit pairs, so every layer's
       weights get 7-bit ranges (NNCF's overflow fix), activations stay asymmetric (mixed
       preset) and the first convolution and the heads' output convolutions stay in floating
