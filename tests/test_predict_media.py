@@ -118,6 +118,37 @@ def test_mp4_keeps_colours(tmp_path):
         assert np.abs(patch - np.array(c)).max() < 3, (c, patch)
 
 
+def test_decoded_frames_are_exact_bt601_and_honour_colour_tags(tmp_path):
+    import av
+
+    from hydranet.inference.media import _frame_to_rgb
+
+    make_video(tmp_path / "v.mp4", 3)
+    with av.open(str(tmp_path / "v.mp4")) as container:
+        frame = next(container.decode(video=0))
+        assert (frame.format.name, frame.colorspace, frame.color_range) == ("yuv420p", 2, 0)
+        # The BT.601 limited-range formula in float, chroma repeated over each 2x2 block.
+        h, w = frame.height, frame.width
+        yuv = frame.to_ndarray(format="yuv420p").astype(float)
+        y = (yuv[:h] - 16) * 255 / 219
+        u, v = (np.kron(p.reshape(h // 2, w // 2), np.ones((2, 2))) - 128 for p in
+                (yuv[h: h + h // 4], yuv[h + h // 4:]))
+        k = 255 / 224
+        exact = np.stack([y + 1.402 * k * v, y - 0.344136 * k * u - 0.714136 * k * v, y + 1.772 * k * u], -1)
+        exact = np.clip(np.rint(exact), 0, 255)
+        ours = _frame_to_rgb(frame).astype(float)
+        assert np.abs(ours - exact).max() <= 1 and np.abs(ours - exact).mean() < 0.1
+        # swscale's own fast path is about a level darker; ours is not further from the formula.
+        assert np.abs(ours - exact).mean() <= np.abs(frame.to_ndarray(format="rgb24") - exact).mean()
+        # A BT.709 or full-range frame is converted by swscale with its own matrix and range.
+        frame.colorspace = 1
+        bt709 = frame.to_ndarray(format="rgb24")
+        assert np.abs(bt709 - exact).max() > 5
+        assert np.array_equal(_frame_to_rgb(frame), bt709)
+        frame.colorspace, frame.color_range = 2, 2
+        assert np.array_equal(_frame_to_rgb(frame), frame.to_ndarray(format="rgb24"))
+
+
 def test_gif_writer_and_odd_sizes(tmp_path):
     frames = [np.roll(scene(33, 47), 2 * i, axis=1) for i in range(6)]
     with VideoWriter(tmp_path / "v.gif", 10) as gif, VideoWriter(tmp_path / "odd.mp4", 10) as mp4:

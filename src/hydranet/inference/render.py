@@ -262,7 +262,7 @@ def depth_colorbar(depth_range: tuple[float, float], width: int, cmap: str = "pl
 def _cached_strip(kind: str, key: tuple, width: int, text_height: int | None) -> np.ndarray:
     if kind == "legend":
         names, palette = key
-        strip = legend_strip(names, np.asarray(palette, np.uint8), width, text_height)
+        strip = legend_strip(names, np.frombuffer(palette, np.uint8).reshape(-1, 3), width, text_height)
     else:
         depth_range, cmap = key
         strip = depth_colorbar(depth_range, width, cmap, text_height)
@@ -273,7 +273,8 @@ def _cached_strip(kind: str, key: tuple, width: int, text_height: int | None) ->
 def cached_legend_strip(class_names: Sequence[str], palette: np.ndarray | Sequence[Sequence[int]],
                         width: int, text_height: int | None = None) -> np.ndarray:
     """``legend_strip``, remembered: video frames reuse the same strip (read-only array)."""
-    pal = tuple(tuple(int(v) for v in c) for c in _palette_array(palette))
+    # The palette's bytes are its key: a tuple of tuples cost more than the whole panel's copying.
+    pal = _palette_array(palette).tobytes()
     return _cached_strip("legend", (tuple(class_names), pal), int(width), text_height)
 
 
@@ -352,6 +353,21 @@ def panel_grid(sizes: Sequence[tuple[int, int]], titled: bool = True, columns: i
                      boxes=tuple(boxes))
 
 
+@lru_cache(maxsize=16)
+def _captioned_grid(layout: PanelGrid, titles: tuple[str, ...] | None,
+                    background: tuple[int, ...]) -> np.ndarray:
+    """The grid's background with the captions drawn, remembered (read-only array)."""
+    grid = filled((layout.height, layout.width), background)
+    th, cell_w = layout.text_height, layout.cell_width
+    for i, (x, y, w, _) in enumerate(layout.boxes if titles is not None else ()):
+        cell_x = x - (cell_w - w) // 2
+        tw, _ = text_size(titles[i], th)
+        put_text(grid, titles[i], (cell_x + max(0, (cell_w - tw) // 2),
+                                   y - layout.caption_height + max(3, th // 3)), th)
+    grid.setflags(write=False)
+    return grid
+
+
 def make_panel(tiles: Sequence[np.ndarray], titles: Sequence[str] | None = None,
                legend: Legend | Sequence[Legend] | None = None, columns: int | None = None,
                tile_height: int | None = None, gap: int = 4,
@@ -371,21 +387,17 @@ def make_panel(tiles: Sequence[np.ndarray], titles: Sequence[str] | None = None,
     rgb = [_rgb(t) for t in tiles]
     layout = panel_grid([t.shape[:2] for t in rgb], titles is not None, columns, tile_height, gap)
     rgb = [_fit_height(t, layout.boxes[0][3]) for t in rgb]
-    th, cell_w = layout.text_height, layout.cell_width
     width = layout.width
     strips = [] if legend is None else (
         [legend] if isinstance(legend, np.ndarray) or callable(legend) else list(legend))
     below = [_fit_width(s(width) if callable(s) else _rgb(s), width, background) for s in strips]
     # One canvas for grid and strips: every pixel is written once more at most (a video's
-    # panel is drawn for every frame).
-    canvas = filled((layout.height + sum(s.shape[0] for s in below), width), background)
+    # panel is drawn for every frame, over the same captioned background).
+    canvas = np.empty((layout.height + sum(s.shape[0] for s in below), width, 3), np.uint8)
     grid = canvas[: layout.height]
-    for i, (tile, (x, y, w, h)) in enumerate(zip(rgb, layout.boxes)):
-        if titles is not None:
-            cell_x = x - (cell_w - w) // 2
-            tw, _ = text_size(titles[i], th)
-            put_text(grid, titles[i], (cell_x + max(0, (cell_w - tw) // 2),
-                                       y - layout.caption_height + max(3, th // 3)), th)
+    grid[:] = _captioned_grid(layout, None if titles is None else tuple(titles),
+                              tuple(int(v) for v in background))
+    for tile, (x, y, w, h) in zip(rgb, layout.boxes):
         grid[y: y + h, x: x + w] = tile
     top = layout.height
     for strip in below:
