@@ -143,6 +143,33 @@ def test_ordinal_offsets_are_checked():
         validate_config(cfg)
 
 
+def test_gradient_loss_by_hand_and_scale_invariant():
+    from hydranet.training.losses import gradient_count, gradient_loss_sum
+
+    gt = torch.tensor([[[[2.0, 4.0, 8.0], [2.0, 0.0, 8.0]]]])  # the middle of row 2 has no depth
+    flat = torch.full((1, 1, 2, 3), 4.0)
+    total, count = gradient_loss_sum(flat, gt, scales=1)
+    # R = log 4 - log t: [log 2, 0, -log 2] / [log 2, -, -log 2]. x pairs: row 1 two of log 2,
+    # row 2 none (its middle is missing); y pairs: columns 1 and 3, zero difference.
+    assert count.item() == 4 == gradient_count(gt, scales=1).item()
+    assert total.item() == pytest.approx(2 * math.log(2), rel=1e-6)
+    # The truth times any scale costs nothing; so does the truth with a sign (depth is |output|).
+    assert gradient_loss_sum(-3.0 * gt.clamp_min(1.0), gt, scales=2)[0].item() == pytest.approx(0.0, abs=1e-6)
+    # The stride-2 grid would be 1 x 2, too small for pairs both ways: it is left out.
+    total2, count2 = gradient_loss_sum(flat, gt, scales=2)
+    assert count2.item() == 4 and total2.item() == pytest.approx(2 * math.log(2), rel=1e-6)
+    # On 4 x 4, stride 2 keeps pixels (0, 0), (0, 2), (2, 0), (2, 2): 2 x pairs + 2 y pairs more.
+    big = torch.arange(1.0, 17.0).reshape(1, 1, 4, 4)
+    r = torch.log(torch.tensor(5.0)) - big.log()
+    by_hand = sum((r[0, 0, :, 1:] - r[0, 0, :, :-1]).abs().flatten()) + \
+        sum((r[0, 0, 1:] - r[0, 0, :-1]).abs().flatten())
+    sub = r[0, 0, ::2, ::2]
+    by_hand = by_hand + sum((sub[:, 1:] - sub[:, :-1]).abs().flatten()) + sum((sub[1:] - sub[:-1]).abs().flatten())
+    total4, count4 = gradient_loss_sum(torch.full((1, 1, 4, 4), 5.0), big, scales=2)
+    assert count4.item() == 24 + 4 == gradient_count(big, scales=2).item()
+    assert total4.item() == pytest.approx(by_hand.item(), rel=1e-5)
+
+
 def test_counts_from_targets_alone_are_the_loss_normalisers():
     from hydranet.labels import get_label_set
     from hydranet.training.losses import (depth_count, ordinal_count, ordinal_depth_loss_sum, ordinal_rules,
@@ -164,3 +191,5 @@ def test_counts_from_targets_alone_are_the_loss_normalisers():
     assert depth_count(depth, "silog").item() == 1 and depth_count(depth, "l1").item() == 62
     rules = ordinal_rules(get_label_set("camvid11").class_names)
     assert ordinal_count(labels, rules, (1, 3)).item() == ordinal_depth_loss_sum(pred, labels, rules, (1, 3))[1].item()
+    from hydranet.training.losses import gradient_count, gradient_loss_sum
+    assert gradient_count(depth, 3).item() == gradient_loss_sum(pred, depth, 3)[1].item() > 0

@@ -294,3 +294,14 @@ def test_ordinal_loss_trains_and_is_logged(tmp_path):
     rows = list(csv.DictReader((tmp_path / "run" / "train.csv").open()))
     # Labels 0-2 are sky, building and pole: building below sky is a rule, so pairs exist.
     assert all(float(r["loss_ordinal"]) >= 0.0 for r in rows) and len(rows) == 2
+
+
+def test_gradient_loss_trains_and_is_logged(tmp_path):
+    cfg = tiny_config(tmp_path, steps=2)
+    cfg["loss"]["weighting"] = "fixed"
+    cfg["loss"]["gradient"] = {"weight": 0.5, "scales": 2}
+    trainer = Trainer(cfg, log=lambda m: None)
+    assert trainer.weighting.current_weights()["gradient"] == 0.5
+    trainer.fit()
+    rows = list(csv.DictReader((tmp_path / "run" / "train.csv").open()))
+    assert len(rows) == 2 and all(float(r["loss_gradient"]) > 0.0 for r in rows)

@@ -92,6 +92,9 @@ DEFAULTS: dict[str, Any] = {
         "dwa_temperature": 2.0,
         # Column order of depths from the labels (losses.ordinal_rules); weight 0 turns it off.
         "ordinal": {"weight": 0.0, "offsets": [2, 8, 24], "margin": 0.01},
+        # Scale-invariant gradient matching of log depth on 1, 2, 4... pixel grids
+        # (losses.gradient_loss_sum); weight 0 turns it off.
+        "gradient": {"weight": 0.0, "scales": 4},
         # Self-supervised depth from video datasets (type: video), monodepth2's recipe
         # (hydranet.training.view_synthesis); weight 0 turns it off.
         "view_synthesis": {
@@ -258,6 +261,7 @@ RULES: dict[str, Rule] = {
     "loss.weights": Rule("mapping", choices=("segmentation", "depth"), low=0),
     "loss.dwa_temperature": Rule("number", low=0, above=True),
     "loss.ordinal.offsets": Rule("list", item="int", low=1, nonempty=True),
+    "loss.gradient.scales": Rule("int", low=1, high=8),
     "loss.view_synthesis.ssim": Rule("number", low=0, high=1),
     "loss.view_synthesis.scales": Rule("int", low=1, high=4),
     "loss.view_synthesis.mask_classes": Rule("list", item="text"),
@@ -473,6 +477,7 @@ def validate_config(cfg: Mapping[str, Any]) -> None:
         raise InputError("batch_size and accumulate must be at least 1")
     _number(cfg["loss"]["ordinal"], "weight", "loss.ordinal")
     _number(cfg["loss"]["ordinal"], "margin", "loss.ordinal")
+    _number(cfg["loss"]["gradient"], "weight", "loss.gradient")
     offsets = cfg["loss"]["ordinal"]["offsets"]
     if not isinstance(offsets, list) or not offsets or not all(isinstance(k, int) and k > 0 for k in offsets):
         raise InputError(f"config loss.ordinal.offsets: {offsets!r} is not allowed; expected a list of "

@@ -191,6 +191,51 @@ def ordinal_count(labels: Tensor, rules: Tensor, offsets: Sequence[int] = (2, 8,
                torch.zeros((), dtype=torch.float64))
 
 
+def _log_residual(pred: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """``log|p| - log t`` and its validity, at the target's size, ``(N, H, W)``."""
+    p, t, valid = _valid_depth(pred, target)
+    r = p.abs().clamp_min(1e-3).log() - t.clamp_min(1e-3).log()
+    valid = valid[:, 0]
+    return r[:, 0].where(valid, torch.zeros_like(r[:, 0])), valid
+
+
+def _gradient_pairs(valid: Tensor, scales: int):
+    """``(stride, x pairs (N, H', W'-1), y pairs (N, H'-1, W'))`` on grids subsampled by 1, 2, 4..."""
+    for i in range(scales):
+        k = 2 ** i
+        v = valid[:, ::k, ::k]
+        if v.shape[-1] < 2 or v.shape[-2] < 2:
+            break
+        yield k, v[:, :, 1:] & v[:, :, :-1], v[:, 1:] & v[:, :-1]
+
+
+def gradient_loss_sum(pred: Tensor, target: Tensor, scales: int = 4) -> tuple[Tensor, Tensor]:
+    """Scale-invariant gradient matching on log depth, summed, and the pair count.
+
+    With ``R = log|p| - log t`` on valid pixels, the loss is ``|R(v, u+1) - R(v, u)|`` plus the
+    same down a column, for neighbours on the full grid and on grids subsampled by 2, 4, ...
+    (``scales`` grids), over pairs whose two pixels are valid (Li & Snavely's MegaDepth loss).
+    A global scale of the prediction cancels, so it costs only where the *shape* of the depth
+    is wrong: a facade whose far end is predicted as near as its near end, a flattened range.
+    """
+    r, valid = _log_residual(pred, target)
+    total = 0.0 * r.sum()
+    count = torch.zeros((), dtype=r.dtype, device=r.device)
+    for k, px, py in _gradient_pairs(valid, scales):
+        g = r[:, ::k, ::k]
+        total = total + ((g[:, :, 1:] - g[:, :, :-1]).abs() * px).sum() \
+            + ((g[:, 1:] - g[:, :-1]).abs() * py).sum()
+        count = count + (px.sum() + py.sum()).to(r.dtype)
+    return total, count.detach()
+
+
+def gradient_count(target: Tensor, scales: int = 4) -> Tensor:
+    """The normaliser of :func:`gradient_loss_sum` (pairs of valid neighbours), from the target alone."""
+    valid = (torch.isfinite(target) & (target > 0))[:, 0]
+    return sum((px.sum().double() + py.sum().double() for _, px, py in _gradient_pairs(valid, scales)),
+               torch.zeros((), dtype=torch.float64))
+
+
 def depth_count(target: Tensor, kind: str = "berhu") -> Tensor:
     """The normaliser of :func:`depth_loss_sum`, from the targets alone: valid pixels, or for
     ``silog`` the images with any."""

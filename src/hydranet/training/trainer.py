@@ -36,8 +36,9 @@ from ..model import HydraNet
 from .checkpoint import capture_rng, load_state, restore_rng, save_state
 from .config import dump_config
 from .distributed import DistInfo, all_reduce_max, all_reduce_sum, barrier, convert_batchnorm
-from .losses import (berhu_threshold, depth_count, depth_loss_sum, ordinal_count, ordinal_depth_loss_sum,
-                     ordinal_rules, segmentation_count, segmentation_loss_sum)
+from .losses import (berhu_threshold, depth_count, depth_loss_sum, gradient_count, gradient_loss_sum,
+                     ordinal_count, ordinal_depth_loss_sum, ordinal_rules, segmentation_count,
+                     segmentation_loss_sum)
 from .model_setup import build_model, init_weights, load_encoder_weights
 from .optim import build_optimizer, build_scheduler
 from .video import VideoLoss
@@ -105,8 +106,10 @@ class TrainStep(nn.Module):
 
     def __init__(self, model: HydraNet, weighting: nn.Module, depth_loss: str,
                  class_weights: Tensor | None, world: int, bf16: bool,
-                 ordinal: Mapping[str, Any] | None = None, video: VideoLoss | None = None) -> None:
+                 ordinal: Mapping[str, Any] | None = None, video: VideoLoss | None = None,
+                 gradient_scales: int = 0) -> None:
         super().__init__()
+        self.gradient_scales = gradient_scales
         self.model = model
         self.video = video
         self.weighting = weighting
@@ -135,6 +138,8 @@ class TrainStep(nn.Module):
             if self.ordinal:
                 counts["ordinal"] = ordinal_count(batch["segmentation"], self.ordinal_rules,
                                                   self.ordinal["offsets"])
+            if self.gradient_scales:
+                counts["gradient"] = gradient_count(batch["depth"], self.gradient_scales)
             if self.video is not None:
                 counts["view_synthesis"] = VideoLoss.count(batch)
         return counts
@@ -167,6 +172,9 @@ class TrainStep(nn.Module):
                 os_, on = ordinal_depth_loss_sum(out["depth"], batch["segmentation"], self.ordinal_rules,
                                                  self.ordinal["offsets"], self.ordinal["margin"])
                 terms.append(("ordinal", os_, on))
+            if self.gradient_scales:
+                gs, gn = gradient_loss_sum(out["depth"], batch["depth"], self.gradient_scales)
+                terms.append(("gradient", gs, gn))
             if self.video is not None:
                 vs, vn = self.video(out, batch)
                 terms.append(("view_synthesis", vs, vn))
@@ -269,6 +277,12 @@ class Trainer:
             tasks.append("ordinal")
             weights["ordinal"] = float(ordinal["weight"])
             ordinal = {"offsets": [int(k) for k in ordinal["offsets"]], "margin": float(ordinal["margin"])}
+        gradient_scales = 0
+        if float(lcfg["gradient"]["weight"]) > 0 and "depth" in tasks:
+            # The shape of the depth (its log-gradients), weighted like the other losses.
+            gradient_scales = int(lcfg["gradient"]["scales"])
+            tasks.append("gradient")
+            weights["gradient"] = float(lcfg["gradient"]["weight"])
         vcfg = lcfg["view_synthesis"]
         video = None
         if float(vcfg["weight"]) > 0 and "depth" in tasks:
@@ -290,7 +304,8 @@ class Trainer:
                 raise InputError(f"loss.class_weights has {len(cw)} values for "
                                  f"{self.model.config.num_classes} classes")
         self.step_module = TrainStep(self.model, self.weighting, lcfg["depth"], cw,
-                                     self.dist.world_size, bool(cfg["bf16"]), ordinal, video)
+                                     self.dist.world_size, bool(cfg["bf16"]), ordinal, video,
+                                     gradient_scales)
         pose = list(video.parameters()) if video is not None else None
         self.optimizer = build_optimizer(self.model, cfg["optim"], list(self.weighting.parameters()), pose)
         self.scheduler = build_scheduler(self.optimizer, self.total_steps, cfg["optim"])
@@ -556,6 +571,7 @@ class Trainer:
             return
         row = {"step": self.step, "epoch": self.epoch, "loss": loss, "lr_encoder": lrs[0], "lr_decoder": lrs[1]}
         extra = (("ordinal",) if self.step_module.ordinal else ()) + \
+            (("gradient",) if self.step_module.gradient_scales else ()) + \
             (("view_synthesis",) if self.step_module.video is not None else ())
         for t in ("segmentation", "depth") + extra:
             row[f"loss_{t}"] = logged.get(t, float("nan"))
