@@ -62,7 +62,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--calibration", metavar="DIR", help="images for INT8 calibration")
     parser.add_argument("--no-video", action="store_true", help="skip the end-to-end video measurement")
     parser.add_argument("--video-size", help="clip size HxW (default: the first size)")
-    parser.add_argument("--video-frames", type=int, default=90, help="frames in the generated clip (default 90)")
+    parser.add_argument("--video-frames", type=int, default=300,
+                        help="frames in the generated clip (default 300: a shorter clip adds the first frame's "
+                             "one-off latency, about 30 ms, to a shorter run)")
+    parser.add_argument("--video-repeats", type=int, default=5,
+                        help="end-to-end and model-only runs, alternated; medians are reported (default 5)")
     parser.add_argument("--video-save", default="panel", help="what predict writes (default panel; e.g. overlay)")
     parser.add_argument("--video-engines",
                         help="engines for the video test, comma separated (default: the fastest at that size)")
@@ -106,6 +110,8 @@ def default_model_sizes(config) -> list[tuple[int, int]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.video_frames < 1 or args.video_repeats < 1:
+        raise InputError("--video-frames and --video-repeats must be at least 1")
     from ..benchmark import machine
     from ..benchmark.report import format_table, format_video, to_json
     from ..benchmark.suite import (
@@ -182,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
                 options["calibration"] = calibration
             log(f"video end to end: {weights}, {key}, {video_size[0]}x{video_size[1]}, {args.video_frames} frames ...")
             videos.append(measure_video(model, key, backend, options, video_size, args.video_frames,
-                                        args.video_save))
+                                        args.video_save, repeats=args.video_repeats))
     load_after = machine.load_average()
 
     print(f"hydranet bench: {machine.describe_cpu(cpu)}; {threads} threads")
