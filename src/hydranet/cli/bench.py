@@ -63,8 +63,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-video", action="store_true", help="skip the end-to-end video measurement")
     parser.add_argument("--video-size", help="clip size HxW (default: the first size)")
     parser.add_argument("--video-frames", type=int, default=300,
-                        help="frames in the generated clip (default 300: a shorter clip adds the first frame's "
-                             "one-off latency, about 30 ms, to a shorter run)")
+                        help="frames in the generated clip (default 300; the first frame's one-off latency, "
+                             "about 30 ms, weighs more in a shorter clip)")
     parser.add_argument("--video-repeats", type=int, default=5,
                         help="end-to-end and model-only runs, alternated; medians are reported (default 5)")
     parser.add_argument("--video-save", default="panel", help="what predict writes (default panel; e.g. overlay)")
