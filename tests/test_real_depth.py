@@ -117,6 +117,31 @@ def test_hand_computed_errors_and_baselines(root: Path) -> None:
     assert overall["pixel_pooled"]["model"]["abs_rel"] == pytest.approx((0.5 + 0 + 1 + 1 / 3 + 0 + 1) / 6)
 
 
+def test_errors_by_true_distance_by_hand(root: Path) -> None:
+    r = evaluate_depth_images(_predict, DepthFolder(root), progress=False)
+    bands = {(b["from"], b["to"]): b for b in r["by_distance"]}
+    assert list(bands) == [(0.0, 10.0), (10.0, 20.0), (20.0, 40.0), (40.0, 80.0)]
+    # (prediction, truth), metric: a (10, 20), (4, 4), (4, 2), (4, 6); b (10, 10), (10, 5).
+    near, mid, far, farthest = bands.values()
+    assert near["pixels"] == 4 and mid["pixels"] == 1 and far["pixels"] == 1 and farthest["pixels"] == 0
+    assert near["abs_rel"]["model"] == pytest.approx((0 + 1 + 1 / 3 + 1) / 4)
+    assert near["ratio"]["model"] == pytest.approx(1.5)  # median of 1, 2, 2/3, 2
+    assert mid["abs_rel"]["model"] == pytest.approx(0.0) and mid["ratio"]["model"] == pytest.approx(1.0)
+    assert far["abs_rel"]["model"] == pytest.approx(0.5) and far["ratio"]["model"] == pytest.approx(0.5)
+    # Median-scaled, each image by its own scale (a 5/4, b 3/4): a (12.5, 20), (5, 4), (5, 2),
+    # (5, 6); b (7.5, 10), (7.5, 5).
+    assert near["abs_rel"]["model_median"] == pytest.approx((1 / 4 + 3 / 2 + 1 / 6 + 1 / 2) / 4)
+    assert near["ratio"]["model_median"] == pytest.approx((1.25 + 1.5) / 2)
+    assert far["ratio"]["model_median"] == pytest.approx(12.5 / 20)
+    # The constant (a: 5 m, b: 7.5 m) on the 10-20 m pixel: b's 10 m.
+    assert mid["abs_rel"]["constant"] == pytest.approx(0.25)
+    assert "constant" not in mid["ratio"]
+    assert farthest["abs_rel"]["model"] is None
+    table = format_real_depth_table(r)
+    assert "by true distance" in table and "40-80 m" in table
+    assert any(ln.startswith("0-10 m") and "1.50" in ln for ln in table.splitlines())
+
+
 def test_model_median_matches_depth_metrics(root: Path) -> None:
     # On the scored pixels the mean over images is DepthMetrics' own median-scaled figure.
     ds = DepthFolder(root)

@@ -27,6 +27,11 @@ of :class:`~hydranet.evaluation.metrics.DepthMetrics` (scale first, then clip to
 images of the per-image figures, the Eigen / KITTI convention, each image weighs the same)
 and ``pixel_pooled`` (the errors of all scored pixels of all images together, each image's
 pixels after its own median scaling: images with denser ground truth weigh more).
+
+``by_distance`` splits the pooled pixels by their true distance (:data:`DISTANCE_BANDS`): per
+band the abs rel of every method and the model's median ratio of prediction to truth (below 1:
+predicted too near). A model that is right on average can still squeeze its range, answering
+too far for near things and too near for far ones; the bands show it where one figure cannot.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ BASELINES: tuple[str, ...] = ("constant", "row", "row_oracle")
 # The baselines a model must beat; row_oracle uses the image's own ground truth per row.
 RIVALS: tuple[str, ...] = ("constant", "row")
 ROW_BINS = 32
+# Edges (metres) of the true-distance bands of ``by_distance``; the last band ends at max_depth.
+DISTANCE_BANDS: tuple[float, ...] = (0.0, 10.0, 20.0, 40.0)
 METHODS: tuple[str, ...] = ("model", "model_median") + BASELINES
 # The nominal camera height of the flat-ground prior; median scaling removes it except for
 # which rows near the horizon reach the depth cap (KITTI's camera is 1.65 m above the road).
@@ -175,6 +182,37 @@ def _clean(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
+def by_distance(pooled: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]]], max_depth: float,
+                edges: Sequence[float] = DISTANCE_BANDS) -> list[dict[str, Any]]:
+    """Per band of true distance ``[lo, hi)`` (the last one up to ``max_depth``): ``pixels``,
+    ``abs_rel`` {method: value over the band's pixels}, and ``ratio`` {method: median of
+    prediction / truth} for the model's methods.
+
+    ``pooled[method]`` holds each image's (scored prediction, truth) pairs, each image already
+    at its own scale (metric for ``model``, median-scaled for the others), as
+    :func:`evaluate_depth_images` collects them.
+    """
+    joined = {m: (np.concatenate([p for p, _ in pairs]), np.concatenate([g for _, g in pairs]))
+              for m, pairs in pooled.items() if pairs}
+    bounds = [float(e) for e in edges] + [float(max_depth)]
+    bands = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        if hi <= lo:
+            continue
+        band: dict[str, Any] = {"from": lo, "to": hi, "pixels": 0, "abs_rel": {}, "ratio": {}}
+        for m, (pv, g) in joined.items():
+            sel = (g >= lo) & (g < hi)
+            band["pixels"] = int(sel.sum())
+            if not sel.any():
+                band["abs_rel"][m] = None
+                continue
+            band["abs_rel"][m] = float(np.mean(np.abs(pv[sel] - g[sel]) / g[sel]))
+            if m.startswith("model"):
+                band["ratio"][m] = float(np.median(pv[sel] / g[sel]))
+        bands.append(band)
+    return bands
+
+
 def evaluate_depth_images(predict: DepthPredictFn, dataset: Any, max_depth: float = 80.0,
                           min_depth: float = 1e-3, median_scaling: bool = True,
                           progress: bool = True, max_images: int | None = None) -> dict[str, Any]:
@@ -192,8 +230,8 @@ def evaluate_depth_images(predict: DepthPredictFn, dataset: Any, max_depth: floa
     ``size``, ``gt_pixels`` within the range, ``pixels`` scored, ``dropped`` (valid ground
     truth where the prediction was not finite and positive), ``scale`` (the model's median
     scale), ``errors`` {method: {abs_rel, sq_rel, rmse, delta1}}), ``overall`` {``image_mean``,
-    ``pixel_pooled``: {method: errors}}, ``skipped`` (names without depth or scored pixels),
-    ``methods``, ``settings``.
+    ``pixel_pooled``: {method: errors}}, ``by_distance`` (:func:`by_distance` over all scored
+    pixels), ``skipped`` (names without depth or scored pixels), ``methods``, ``settings``.
     """
     if hasattr(dataset, "verify"):
         dataset.verify()
@@ -275,6 +313,7 @@ def evaluate_depth_images(predict: DepthPredictFn, dataset: Any, max_depth: floa
         "images": per_image,
         "overall": {"image_mean": image_mean, "pixel_pooled": pixel_pooled,
                     "images": len(per_image), "pixels": int(sum(e["pixels"] for e in per_image))},
+        "by_distance": by_distance(pooled, max_depth),
         "skipped": skipped,
         "methods": methods,
         "settings": {"min_depth": float(min_depth), "max_depth": float(max_depth),
@@ -282,7 +321,9 @@ def evaluate_depth_images(predict: DepthPredictFn, dataset: Any, max_depth: floa
                      "row": f"median row profile of the other images, {ROW_BINS} bands of rows",
                      "image_mean": "mean over images of the per-image errors",
                      "pixel_pooled": "errors over all scored pixels of all images together "
-                                     "(each image median-scaled on its own)"},
+                                     "(each image median-scaled on its own)",
+                     "by_distance": "the pixel-pooled pixels split by their true distance; ratio = "
+                                    "median of prediction / truth"},
     }
 
 
@@ -339,13 +380,35 @@ def format_real_depth_table(result: Mapping[str, Any]) -> str:
                 wins.append(f"{b} {count}/{len(images)}")
         lines.append(f"{'model med' if ref == 'model_median' else 'model'} has the lower abs rel than: "
                      + ", ".join(wins) + " images")
+    lines.extend(_distance_lines(result.get("by_distance", []), methods))
     if result.get("skipped"):
         lines.append(f"skipped (no depth or no scored pixel): {', '.join(result['skipped'])}")
     return "\n".join(lines)
 
 
+def _distance_lines(bands: Sequence[Mapping[str, Any]], methods: Sequence[str]) -> list[str]:
+    """The ``by_distance`` part of the table: abs rel per band of true distance, and the model's
+    median ratio of prediction to truth (below 1: too near)."""
+    if not bands:
+        return []
+    shown = [m for m in ("model", "model_median", "constant", "row") if m in methods]
+    labels = {"model": "model", "model_median": "model med", "constant": "constant", "row": "row"}
+    ratios = [m for m in ("model", "model_median") if m in methods]
+    head = (f"{'true distance':<13}  {'pixels':>7}  " + "  ".join(f"{labels[m]:>10}" for m in shown)
+            + "  " + "  ".join(f"{'x ' + labels[m]:>12}" for m in ratios))
+    lines = ["", "by true distance, all scored pixels: abs rel, and x = median of prediction / truth "
+             "(below 1: too near)", head, "-" * len(head)]
+    for b in bands:
+        span = f"{b['from']:g}-{b['to']:g} m"
+        cells = "  ".join(f"{_fmt(b['abs_rel'].get(m)):>10}" for m in shown)
+        xs = "  ".join(f"{_fmt(b['ratio'].get(m), 2):>12}" for m in ratios)
+        lines.append(f"{span:<13}  {b['pixels']:>7}  {cells}  {xs}")
+    return lines
+
+
 __all__ = [
-    "BASELINES", "METHODS", "REAL_DEPTH_KEYS", "constant_baseline", "evaluate_depth_images",
+    "BASELINES", "DISTANCE_BANDS", "METHODS", "REAL_DEPTH_KEYS", "by_distance", "constant_baseline",
+    "evaluate_depth_images",
     "RIVALS", "format_real_depth_table", "median_scale", "row_flat_baseline", "row_oracle_baseline",
     "row_profile", "row_profile_baseline",
     "scored_pixels",
