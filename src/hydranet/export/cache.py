@@ -22,7 +22,7 @@ from .cpu import cpu_flags
 
 # hydranet's own way of building a graph (conversion, quantization settings): a change to it
 # makes new entries, so a graph built the old way is never read.
-GRAPH_RECIPE = "3"
+GRAPH_RECIPE = "4"
 # Flags that change what an engine compiles or quantizes to.
 _CPU_FEATURES: tuple[str, ...] = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16",
                                   "amx_bf16", "amx_int8")

@@ -15,47 +15,24 @@ import numpy as np
 from .onnx import INPUT_NAME, META_PRECISION, read_onnx_metadata
 
 
-def openvino_kept_fp32(ov_model, heads: bool = True) -> list[str]:
-    """Convolutions INT8 keeps in fp32 on CPUs without VNNI: the one reading the image and
-    (``heads``) those writing the outputs.
-
-    On a CamVid-trained model on a CPU without VNNI, quantizing these two ends cost ~6 mIoU
-    points, keeping them ~0.7 (docs/BENCHMARKS.md); they are ~7% of the network's operations.
-    With VNNI nothing is kept (see :func:`quantize_openvino`).
-    """
-    convs = ("Convolution", "GroupConvolution")
-    names = [op.get_friendly_name() for op in ov_model.get_ordered_ops()
-             if op.get_type_name() in convs and op.input_value(0).get_node().get_type_name() == "Parameter"]
-    if not heads:
-        return names
-    for result in ov_model.get_results():
-        node = result.input_value(0).get_node()
-        # Back through the head's bias and the slice of its padded channels (SlicedConv).
-        while node.get_type_name() in ("Add", "StridedSlice", "Slice"):
-            inputs = [v.get_node() for v in node.input_values()]
-            node = next((n for n in inputs if n.get_type_name() != "Constant"), inputs[0])
-        if node.get_type_name() in convs:
-            names.append(node.get_friendly_name())
-    return names
-
-
 def quantize_openvino(ov_model, batches: Sequence[np.ndarray]):
     """NNCF post-training INT8 quantization of an ``openvino.Model`` on normalised input batches.
 
-    Weights go to 8 bits, symmetric per channel; fast bias correction is on. The settings
-    depend on how the CPU sums 8-bit products:
+    Every convolution goes to INT8, the first one and the heads' included: NNCF's performance
+    preset (symmetric activations), weights symmetric per channel, fast bias correction. What
+    depends on the CPU is how it sums 8-bit products:
 
-    - with VNNI (or AMX) the sums are exact 32-bit: NNCF's performance preset (symmetric
-      activations) and every convolution in INT8, the first one included, with full 8-bit
-      weights. Measured on the bundled model (``benchmarks/default_engine_accuracy.py``):
-      -0.39 mIoU on CamVid val, depth abs rel on the real frames -4.2 % (metric) and -3.2 %
-      (median-scaled); kitti6 at 192x640 in 7.7 ms against 9.0 with the settings below
-      (``benchmarks/int8_settings.py``, one run on a 2-core AMX Xeon).
-    - without VNNI, u8 x s8 products are summed in saturating 16-bit pairs, so every layer's
-      weights get 7-bit ranges (NNCF's overflow fix), activations stay asymmetric (mixed
-      preset) and the first convolution and the heads' output convolutions stay in floating
-      point (:func:`openvino_kept_fp32`). Measured with the default model on such a CPU: label
-      agreement with fp32 95.2% -> 98.3%, depth abs rel change +0.048 -> +0.002.
+    - with VNNI (or AMX) the sums are exact 32-bit, and weights keep their full 8 bits.
+      Measured on the bundled model (``benchmarks/default_engine_accuracy.py``): -0.39 mIoU
+      on CamVid val, depth abs rel on the real frames -4.2 % (metric) and -3.2 %
+      (median-scaled).
+    - without VNNI, x86 kernels (VPMADDUBSW) add pairs of u8 x s8 products in saturating
+      16-bit arithmetic, so every layer's weights get 7-bit ranges (NNCF's overflow fix),
+      which keeps a pair's sum in range. Measured on the bundled model with OpenVINO's kernels
+      limited to AVX2 (``benchmarks/as_avx2.py``, which reproduces the saturation): -0.30
+      mIoU, depth abs rel -3.3 % / -4.1 %; kitti6 at 192x640 21.2 ms against 23.6 for the
+      earlier settings (mixed preset, first and output convolutions in fp32) and 23.1 for
+      the plain INT8 export.
     """
     import nncf
 
@@ -63,15 +40,9 @@ def quantize_openvino(ov_model, batches: Sequence[np.ndarray]):
 
     if not batches:
         raise ValueError("INT8 quantization needs at least one calibration batch")
-    if has_vnni():
-        settings = {"preset": nncf.QuantizationPreset.PERFORMANCE,
-                    "advanced_parameters": nncf.AdvancedQuantizationParameters(
-                        overflow_fix=nncf.OverflowFix.DISABLE)}
-    else:
-        settings = {"preset": nncf.QuantizationPreset.MIXED,
-                    "ignored_scope": nncf.IgnoredScope(names=openvino_kept_fp32(ov_model)),
-                    "advanced_parameters": nncf.AdvancedQuantizationParameters(
-                        overflow_fix=nncf.OverflowFix.ENABLE)}
+    overflow_fix = nncf.OverflowFix.DISABLE if has_vnni() else nncf.OverflowFix.ENABLE
+    settings = {"preset": nncf.QuantizationPreset.PERFORMANCE,
+                "advanced_parameters": nncf.AdvancedQuantizationParameters(overflow_fix=overflow_fix)}
     nncf_logger = logging.getLogger("nncf")
     level = nncf_logger.level
     nncf_logger.setLevel(logging.ERROR)  # its INFO lines would drown the command's output
