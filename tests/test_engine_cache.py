@@ -1,5 +1,7 @@
 """The disk cache of converted engine graphs: reused, invalidated by weights / engine / CPU, optional."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -96,3 +98,69 @@ def test_model_digest_sees_every_tensor_and_the_config():
     c = _model()
     c.config.depth_range = (0.0, 10.0)
     assert cache.model_digest(a) != cache.model_digest(c)
+
+
+def _fake_entry(root, model: str, name: str, size: int, used: float):
+    folder = root / "engines" / model
+    folder.mkdir(parents=True, exist_ok=True)
+    xml, bin_file = folder / f"{name}.xml", folder / f"{name}.bin"
+    xml.write_bytes(b"x" * 100)
+    bin_file.write_bytes(b"b" * (size - 100))
+    for f in (xml, bin_file):
+        os.utime(f, (used, used))
+    return xml
+
+
+def test_prune_removes_the_least_recently_used_first(tmp_path, monkeypatch):
+    monkeypatch.setenv("HYDRANET_HOME", str(tmp_path))
+    monkeypatch.delenv("HYDRANET_ENGINE_CACHE", raising=False)
+    old = _fake_entry(tmp_path, "m1", "old", 1000, 1_000)
+    kept = _fake_entry(tmp_path, "m2", "kept", 1000, 2_000)
+    mid = _fake_entry(tmp_path, "m2", "mid", 1000, 3_000)
+    new = _fake_entry(tmp_path, "m3", "new", 1000, 4_000)
+    assert [e.files[0] for e in cache.entries()] == [old, kept, mid, new]
+    assert sum(e.size for e in cache.entries()) == 4000
+    removed = cache.prune(limit=2000, keep=kept)
+    # "old" goes first; "kept" is spared although older than "mid", which goes next.
+    assert [e.files[0] for e in removed] == [old, mid]
+    assert [e.files[0] for e in cache.entries()] == [kept, new]
+    assert not (tmp_path / "engines" / "m1").exists()  # an empty model folder goes too
+    assert not mid.with_suffix(".bin").exists()
+    cache.mark_used(kept)
+    assert [e.files[0] for e in cache.entries()] == [new, kept]
+    assert cache.prune(limit=0) and cache.entries() == []
+
+
+def test_reading_marks_an_entry_used_and_writing_keeps_the_limit(conversions, tmp_path, monkeypatch):
+    model = _model()
+    create_backend("openvino", model)
+    (xml,) = (tmp_path / "engines").rglob("*.xml")
+    os.utime(xml, (1_000, 1_000))
+    os.utime(xml.with_suffix(".bin"), (1_000, 1_000))
+    create_backend("openvino", model)
+    assert conversions == [None] and xml.stat().st_mtime > 1_000
+    # A limit below one entry: writing another keeps only the newest.
+    monkeypatch.setenv("HYDRANET_ENGINE_CACHE_MB", "0.001")
+    create_backend("openvino", _model(seed=1))
+    assert len(conversions) == 2
+    (only,) = (tmp_path / "engines").rglob("*.xml")
+    assert only != xml and not xml.exists()
+
+
+def test_cache_command_shows_and_clears(tmp_path, monkeypatch, capsys):
+    from hydranet.cli.main import main
+
+    monkeypatch.setenv("HYDRANET_HOME", str(tmp_path))
+    monkeypatch.delenv("HYDRANET_ENGINE_CACHE", raising=False)
+    _fake_entry(tmp_path, "m1", "a", 3 * 1024 * 1024, 1_000)
+    _fake_entry(tmp_path, "m2", "b", 1024 * 1024, 2_000)
+    assert main(["cache"]) == 0
+    assert capsys.readouterr().out.strip() == f"{tmp_path / 'engines'}: 2 graph(s), 4.0 MB (limit 1024.0 MB)"
+    monkeypatch.setenv("HYDRANET_ENGINE_CACHE_MB", "2")
+    assert main(["cache", "--prune"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "removed 1 graph(s), 3.0 MB"
+    assert main(["cache", "--clear"]) == 0
+    assert "1 graph(s), 1.0 MB" in capsys.readouterr().out and cache.entries() == []
+    monkeypatch.setenv("HYDRANET_ENGINE_CACHE_MB", "lots")
+    assert main(["cache"]) == 2
+    assert "HYDRANET_ENGINE_CACHE_MB='lots': give the cache's size limit in MB" in capsys.readouterr().err

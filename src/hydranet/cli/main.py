@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "serve",
     "export",
     "bench",
+    "cache",
     "demo",
     "train",
     "eval",

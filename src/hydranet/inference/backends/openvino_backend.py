@@ -21,7 +21,7 @@ from ...export.openvino import (
     save_openvino,
     set_rt_metadata,
 )
-from ...export.cache import entry_path, model_digest
+from ...export.cache import entry_path, mark_used, model_digest, prune
 from ...export.quantize import quantize_openvino
 from ...model import HydraNet
 from .base import CompiledByShape, ExportedBackend, GraphsBySize, Size, check_batch, is_image_batch
@@ -106,7 +106,9 @@ class OpenVINOBackend(ExportedBackend):
         cached = self._cache_entry(size)
         if cached is not None and cached.is_file() and cached.with_suffix(".bin").is_file():
             try:
-                return read_openvino(cached)[0]
+                graph = read_openvino(cached)[0]
+                mark_used(cached)
+                return graph
             except CheckpointError:
                 pass  # a damaged entry is made again below
         ov_model = convert_to_openvino(self._model, size)
@@ -116,6 +118,7 @@ class OpenVINOBackend(ExportedBackend):
             try:
                 set_rt_metadata(ov_model, self.config, "int8" if self._quantize else "fp32", size)
                 save_openvino(ov_model, cached)
+                prune(keep=cached)
             except OSError:
                 pass  # a read-only cache costs the next run the conversion, nothing else
         return ov_model
