@@ -174,9 +174,44 @@ def test_refuses_to_overwrite(tmp_path, small_weights, capsys):
     assert predict(*args) == 2
     err = capsys.readouterr().err.strip()
     assert err == (f"hydranet: error: {out / 'a_overlay.jpg'} already exists; pass --overwrite to "
-                   "replace, or choose another --out")
+                   "replace, --skip-existing to pass over inputs already done, or choose another --out")
     assert (out / "a_overlay.jpg").stat().st_mtime_ns == before
     assert predict(*args, "--overwrite") == 0
+
+
+def test_skip_existing_finishes_an_interrupted_folder(tmp_path, small_weights, capsys):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    for i, name in enumerate("abc"):
+        Image.fromarray(scene(seed=i)).save(src / f"{name}.png")
+    args = (src, "--weights", small_weights, "--out", out, "--save", "overlay,depth")
+    assert predict(*args) == 0
+    # As if the run had stopped after a: b and c not done at all.
+    for name in "bc":
+        for kind in ("overlay", "depth"):
+            (out / f"{name}_{kind}.jpg").unlink()
+    kept = (out / "a_overlay.jpg").stat().st_mtime_ns
+    capsys.readouterr()
+    assert predict(*args, "--skip-existing") == 0
+    stdout = capsys.readouterr().out
+    assert "skipped 1 input(s) whose outputs all exist (--skip-existing)" in stdout
+    assert "done: 2 image(s)" in stdout
+    assert (out / "a_overlay.jpg").stat().st_mtime_ns == kept
+    for name in "bc":
+        assert decode(out / f"{name}_depth.jpg").shape[:2] == scene().shape[:2]
+    # Everything done: nothing to do, and that is no error.
+    assert predict(*args, "--skip-existing") == 0
+    assert "skipped 3 input(s)" in capsys.readouterr().out
+    # An input with only some of its outputs is named, and nothing is replaced.
+    (out / "c_depth.jpg").unlink()
+    c_overlay = (out / "c_overlay.jpg").stat().st_mtime_ns
+    assert predict(*args, "--skip-existing") == 2
+    assert f"{out / 'c_overlay.jpg'} already exists" in capsys.readouterr().err
+    assert (out / "c_overlay.jpg").stat().st_mtime_ns == c_overlay
+    with pytest.raises(SystemExit) as exit_info:  # one or the other
+        predict(*args, "--skip-existing", "--overwrite")
+    assert exit_info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 def test_point_cloud_and_bev(tmp_path, small_weights):

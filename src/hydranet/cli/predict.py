@@ -44,8 +44,9 @@ outputs for an input NAME (videos: .mp4/.gif instead of .jpg):
       (videos: NAME_raw/FRAME_labels.png ... and NAME_raw.json)
   NAME.ply NAME_bev.jpg                                                   --pointcloud, --bev
 
-Existing outputs are never replaced without --overwrite. Files inside folders go to the
-same relative place under --out."""
+Existing outputs are never replaced without --overwrite; --skip-existing passes over the
+inputs whose outputs are all there, so an interrupted run over a folder can be started again
+and does only what is left. Files inside folders go to the same relative place under --out."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -116,8 +117,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "and write their outputs at that size: a JPEG is decoded at 1/2, 1/4 or "
                              "1/8 straight from the file (bounded memory at any size); other formats "
                              f"are decoded whole first, so only up to {FULL_DECODE_PIXELS // 1_000_000} Mpx")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    existing_outputs = parser.add_mutually_exclusive_group()
+    existing_outputs.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    existing_outputs.add_argument("--skip-existing", action="store_true",
+                                  help="pass over inputs whose outputs all exist (to finish an "
+                                       "interrupted run); an input with only some of them is an error")
     parser.set_defaults(func=run)
+
+
+def _refuse_clashes(jobs: list) -> None:
+    """Stop, naming the first output that exists, before anything is replaced."""
+    clashes = [p for job in jobs for p in existing(job.paths)]
+    if clashes:
+        more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
+        raise HydranetError(f"{clashes[0]} already exists{more}; pass --overwrite to replace, "
+                            "--skip-existing to pass over inputs already done, or choose another --out")
 
 
 # --max-pixels: from 64x64 to what Pillow opens at all (twice its own bomb warning limit).
@@ -194,12 +208,8 @@ def run(args: argparse.Namespace) -> int:
         raise HydranetError(f"--out {args.out}: exists and is not a folder")
     # Outputs are planned before the model loads, so a refusal to overwrite costs nothing.
     jobs = plan_jobs(found, args.out, opts, has_depth=True)
-    if not args.overwrite:
-        clashes = [p for job in jobs for p in existing(job.paths)]
-        if clashes:
-            more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
-            raise HydranetError(f"{clashes[0]} already exists{more}; pass --overwrite to replace, "
-                                "or choose another --out")
+    if not (args.overwrite or args.skip_existing):
+        _refuse_clashes(jobs)
     for problem in problems:
         report_error(problem)
     if not jobs:
@@ -216,6 +226,15 @@ def run(args: argparse.Namespace) -> int:
     opts.check(has_depth)
     if not has_depth:
         jobs = plan_jobs(found, args.out, opts, has_depth=False)
+    if args.skip_existing:
+        # Only now: which outputs an input has depends on the model (depth or not).
+        done = [job for job in jobs if len(existing(job.paths)) == len(job.paths)]
+        jobs = [job for job in jobs if job not in done]
+        _refuse_clashes(jobs)
+        if done:
+            print(f"skipped {len(done)} input(s) whose outputs all exist (--skip-existing)")
+        if not jobs:
+            return 1 if problems else 0
     args.out.mkdir(parents=True, exist_ok=True)
 
     stats = Stats(failed=len(problems))
