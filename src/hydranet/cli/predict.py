@@ -228,11 +228,12 @@ def run(args: argparse.Namespace) -> int:
         jobs = plan_jobs(found, args.out, opts, has_depth=False)
     if args.skip_existing:
         # Only now: which outputs an input has depends on the model (depth or not).
-        done = [job for job in jobs if len(existing(job.paths)) == len(job.paths)]
-        jobs = [job for job in jobs if job not in done]
+        finished = [len(existing(job.paths)) == len(job.paths) for job in jobs]
+        done = sum(finished)
+        jobs = [job for job, f in zip(jobs, finished) if not f]
         _refuse_clashes(jobs)
         if done:
-            print(f"skipped {len(done)} input(s) whose outputs all exist (--skip-existing)")
+            print(f"skipped {done} input(s) whose outputs all exist (--skip-existing)")
         if not jobs:
             return 1 if problems else 0
     args.out.mkdir(parents=True, exist_ok=True)

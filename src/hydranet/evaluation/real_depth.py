@@ -206,7 +206,7 @@ def by_distance(pooled: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]]], m
             if not sel.any():
                 band["abs_rel"][m] = None
                 continue
-            band["abs_rel"][m] = float(np.mean(np.abs(pv[sel] - g[sel]) / g[sel]))
+            band["abs_rel"][m] = depth_errors(pv[sel], g[sel])["abs_rel"]
             if m.startswith("model"):
                 band["ratio"][m] = float(np.median(pv[sel] / g[sel]))
         bands.append(band)
