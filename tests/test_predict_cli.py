@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 from PIL import Image
 from predict_helpers import H, W, make_video, scene, video_info
 
+import hydranet
 from hydranet.cli.main import main
 from hydranet.inference.media import read_image
 from hydranet.inference.pointcloud import read_ply
@@ -237,6 +239,33 @@ def test_point_cloud_and_bev(tmp_path, small_weights):
     np.testing.assert_array_equal(rgb(cloud), KITTI6.palette_array()[labels.ravel()[valid]])
     image_cloud = read_ply(tmp_path / "o2" / "a.ply")
     np.testing.assert_array_equal(rgb(image_cloud), scene().reshape(-1, 3)[valid])
+
+
+def test_exif_focal_length_is_the_camera_when_none_is_given(tmp_path, small_weights, capsys):
+    model = hydranet.load_model(small_weights)
+    aware = hydranet.HydraNet(dataclasses.replace(model.config, canonical_focal=60.0)).eval()
+    aware.load_state_dict(model.state_dict())
+    weights = hydranet.save_weights(aware, tmp_path / "aware.safetensors")
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0xA405] = 50  # FocalLengthIn35mmFilm: fx = 50 * hypot(96, 64) / hypot(36, 24) = 133.3
+    Image.fromarray(scene()).save(tmp_path / "a.png", exif=exif.tobytes())
+    fx = 50 * float(np.hypot(W, H) / np.hypot(36, 24))
+
+    def depth(out: str, *options: str) -> np.ndarray:
+        assert predict(tmp_path / "a.png", "--weights", weights, "--out", tmp_path / out, "--save", "raw",
+                       *options) == 0
+        return np.load(tmp_path / out / "a_raw_depth.npy")
+
+    from_exif = depth("exif")
+    stdout = capsys.readouterr().out
+    assert "depth uses an image's EXIF focal length, else a 60 degree" in stdout
+    assert "camera: from the EXIF focal length for 1 of 1 image(s)" in stdout
+    stated = depth("stated", "--intrinsics", f"{fx!r},{fx!r},{(W - 1) / 2},{(H - 1) / 2}")
+    np.testing.assert_allclose(from_exif, stated, rtol=1e-6)
+    assumed = depth("assumed", "--ignore-exif")
+    assert "camera: from the EXIF" not in capsys.readouterr().out
+    # 60 degrees is fx 83.1 for 96 px: the network sees the image at another size, depth differs.
+    assert not np.allclose(assumed, from_exif, rtol=0.01)
 
 
 def test_usage_errors_are_one_line(tmp_path, small_weights, capsys):

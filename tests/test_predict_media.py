@@ -11,7 +11,9 @@ from PIL import Image
 from predict_helpers import H, W, make_video, scene, video_info
 
 from hydranet.errors import InputError
-from hydranet.inference.media import VideoReader, VideoWriter, is_video, iter_video, read_image
+from hydranet.inference.camera import from_focal_35mm
+from hydranet.inference.media import (VideoReader, VideoWriter, decode_image, exif_camera, is_video, iter_video,
+                                      read_image)
 
 
 @pytest.mark.parametrize("suffix", [".png", ".bmp", ".tif", ".webp"])
@@ -71,6 +73,49 @@ def test_exif_orientation_is_applied(tmp_path, orientation, rotate):
     np.testing.assert_array_equal(out, np.asarray(Image.fromarray(img).transpose(rotate)))
     if orientation in (6, 8):
         assert out.shape == (W, H, 3)
+
+
+def test_a_35mm_focal_length_by_hand():
+    # On a 36 x 24 px image the 35 mm frame is one pixel a millimetre: 50 mm is 50 px.
+    cam = from_focal_35mm(50.0, 24, 36)
+    assert (cam.fx, cam.fy, cam.cx, cam.cy, cam.size) == (50.0, 50.0, 17.5, 11.5, (24, 36))
+    # 4000 x 3000 (5000 px diagonal) at 26 mm, a phone's main camera: 26 * 5000 / 43.267 px.
+    assert from_focal_35mm(26.0, 3000, 4000).fx == pytest.approx(3004.6, abs=0.1)
+
+
+def _with_focal(path, focal, orientation=None):
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0xA405] = focal  # FocalLengthIn35mmFilm, in the Exif sub-IFD
+    if orientation:
+        exif[0x0112] = orientation
+    # As bytes: Pillow's PNG writer skips an Exif object whose only entries are in a sub-IFD.
+    Image.fromarray(scene()).save(path, exif=exif.tobytes())
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_exif_focal_length_gives_the_camera_of_the_upright_pixels(tmp_path, suffix):
+    path = _with_focal(tmp_path / f"f{suffix}", 28)
+    expected = 28 * np.hypot(W, H) / np.hypot(36, 24)
+    cam = exif_camera(path)
+    assert cam.fx == cam.fy == pytest.approx(expected)
+    assert (cam.cx, cam.cy, cam.size) == ((W - 1) / 2, (H - 1) / 2, (H, W))
+    assert decode_image(path).camera == cam
+    # Turned by its orientation tag: the same focal length, the principal point of the upright image.
+    turned = exif_camera(_with_focal(tmp_path / f"t{suffix}", 28, orientation=6))
+    assert turned.fx == pytest.approx(expected) and turned.size == (W, H) and turned.cx == (H - 1) / 2
+    # Read reduced, the camera is that of the pixels it returns.
+    small = decode_image(path, max_pixels=H * W // 4, downscale=True)
+    assert small.camera.fx == pytest.approx(expected / 2, rel=0.02)
+
+
+def test_missing_or_implausible_exif_focal_lengths_give_no_camera(tmp_path):
+    Image.fromarray(scene()).save(tmp_path / "plain.jpg")
+    assert exif_camera(tmp_path / "plain.jpg") is None and decode_image(tmp_path / "plain.jpg").camera is None
+    for focal in (0, 5000):  # 0: "unknown" in EXIF; 5000 mm: a broken writer
+        assert exif_camera(_with_focal(tmp_path / f"{focal}.jpg", focal)) is None
+    with pytest.raises(InputError, match="missing.jpg: no such file"):
+        exif_camera(tmp_path / "missing.jpg")
 
 
 def test_unreadable_images_raise_input_error_naming_the_file(tmp_path):

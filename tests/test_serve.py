@@ -31,6 +31,7 @@ from predict_helpers import make_video, scene
 
 import hydranet
 from hydranet.cli.main import main
+from hydranet.inference.camera import from_focal_35mm
 from hydranet.inference.media import read_image, read_video
 from hydranet.inference.pointcloud import read_ply
 from hydranet.inference.raw import depth_to_uint16
@@ -186,6 +187,24 @@ def test_pixel_endpoint_and_downloads_equal_the_predictor(served, predictor, tmp
     assert np.array_equal(points["z"], pred.depth[valid]) and np.array_equal(points["label"], pred.labels[valid])
     sidecar = json.loads(download("json").content)
     assert [c["name"] for c in sidecar["classes"]] == pred.class_names
+
+
+def test_an_uploaded_photo_s_exif_focal_length_is_its_camera(served, predictor):
+    client, _, _ = served
+    image = scene()
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0xA405] = 50  # FocalLengthIn35mmFilm
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG", exif=exif.tobytes())
+    job = post(client, buffer.getvalue()).json()
+    assert job["notes"] == ["camera from the image's EXIF focal length: fx 133 px"]
+    pred = predictor.predict(image, intrinsics=from_focal_35mm(50.0, *image.shape[:2]))
+    for x, y in [(0, 0), (40, 20)]:
+        assert client.get(f"/api/result/{job['id']}/pixel", params={"x": x, "y": y}).json()["depth_m"] == \
+            float(pred.depth[y, x])
+    # A camera typed in wins over the file's.
+    typed = post(client, buffer.getvalue(), intrinsics="80,80,47.5,31.5").json()
+    assert typed["notes"] == []
 
 
 def test_corrupt_and_wrong_uploads_get_one_line_and_the_server_goes_on(served):

@@ -108,6 +108,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "and the point cloud")
     camera.add_argument("--calib", type=Path, metavar="FILE",
                         help="KITTI calib_cam_to_cam.txt (or calib.txt); camera 02 is used")
+    camera.add_argument("--ignore-exif", action="store_true",
+                        help="without --intrinsics/--calib, depth uses the camera an image's EXIF "
+                             "35 mm-equivalent focal length gives (phones, most digital cameras), "
+                             f"else a {ASSUMED_HFOV_DEG:g} degree field of view; this assumes the "
+                             "field of view for every image")
     parser.add_argument("--max-pixels", type=int, default=MAX_PIXELS, metavar="N",
                         help=f"the largest image read, in pixels (default {MAX_PIXELS}, 50 Mpx); larger "
                              "ones are refused from their header, before any decoding, unless "
@@ -201,6 +206,7 @@ def run(args: argparse.Namespace) -> int:
         panel_height=args.panel_height,
         intrinsics=parse_camera(args.intrinsics, args.calib),
         max_pixels=args.max_pixels, downscale_large=args.downscale_large,
+        exif_camera=not args.ignore_exif,
     )
     parse_inference_size(args.size)
     found, problems = collect_inputs(args.inputs, args.recursive, exclude=args.out)
@@ -217,9 +223,11 @@ def run(args: argparse.Namespace) -> int:
 
     predictor = make_predictor(args)
     cfg = predictor.config
-    if predictor.camera_aware and predictor.intrinsics is None and "depth" in cfg.tasks:
-        print(f"camera unknown: depth assumes a {ASSUMED_HFOV_DEG:g} degree horizontal field of view; "
-              "pass --intrinsics FX,FY,CX,CY or --calib FILE for metric depth")
+    unknown_camera = predictor.camera_aware and predictor.intrinsics is None and "depth" in cfg.tasks
+    if unknown_camera:
+        source = "" if args.ignore_exif else "an image's EXIF focal length, else "
+        print(f"camera not given: depth uses {source}a {ASSUMED_HFOV_DEG:g} degree horizontal field of "
+              "view; pass --intrinsics FX,FY,CX,CY or --calib FILE for metric depth")
     has_depth = "depth" in cfg.tasks
     opts.model_name = cfg.name or str(args.weights)
     opts.label_set = cfg.label_set
@@ -246,6 +254,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"done: {stats.images} image(s), {stats.videos} video(s), {stats.frames} frames in "
           f"{seconds:.1f} s; model {predictor.model_ms_per_frame:.1f} ms/frame "
           f"({predictor.engine}), end to end {fps:.1f} frames/s; outputs in {args.out}")
+    if unknown_camera and stats.images and not args.ignore_exif:
+        print(f"camera: from the EXIF focal length for {stats.exif_cameras} of {stats.images} image(s), "
+              f"{ASSUMED_HFOV_DEG:g} degrees assumed for the rest")
     if stats.failed:
         report_error(f"{stats.failed} input(s) failed; see the messages above")
         return 1

@@ -13,6 +13,11 @@ from ..errors import InputError
 # When a camera-aware model is given no camera, it assumes this horizontal field of view
 # (a phone or a dash-cam behind a windscreen is 60-75 degrees; KITTI's is 81).
 ASSUMED_HFOV_DEG = 60.0
+# A 35 mm-equivalent focal length is defined on the diagonal of a 36 x 24 mm frame.
+FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)
+# EXIF 35 mm-equivalent focal lengths trusted as a camera: a 10 mm lens sees about 130 degrees
+# across the diagonal, 800 mm under 4; values outside are unset fields or broken writers.
+PLAUSIBLE_FOCAL_35MM = (10.0, 800.0)
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,13 @@ class Intrinsics:
         if abs(height / h0 - 1) <= tolerance and abs(width / w0 - 1) <= tolerance:
             return self
         return self.scaled_to(height, width)
+
+
+def from_focal_35mm(focal_35mm: float, height: int, width: int) -> Intrinsics:
+    """The camera of a ``height`` x ``width`` image from its 35 mm-equivalent focal length
+    (EXIF ``FocalLengthIn35mmFilm``): square pixels, principal point at the centre."""
+    f = focal_35mm * math.hypot(width, height) / FULL_FRAME_DIAGONAL_MM
+    return Intrinsics(f, f, (width - 1) / 2, (height - 1) / 2, (height, width))
 
 
 CameraOption = Intrinsics | np.ndarray | Sequence[float] | None

@@ -20,9 +20,10 @@ from types import TracebackType
 import av
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InputError
+from .camera import PLAUSIBLE_FOCAL_35MM, Intrinsics, from_focal_35mm
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
@@ -53,14 +54,23 @@ class ImageTooLarge(InputError):
 
 @dataclass(frozen=True)
 class DecodedImage:
-    """An image as read by :func:`decode_image`: the pixels, and the file's size when they were reduced."""
+    """An image as read by :func:`decode_image`: the pixels, the file's size when they were
+    reduced, and the 35 mm-equivalent focal length its EXIF states (None: none or implausible)."""
 
     image: np.ndarray              # uint8 RGB (H, W, 3), upright
     original_size: tuple[int, int]  # (height, width) of the file's image, upright
+    focal_35mm: float | None = None
 
     @property
     def reduced(self) -> bool:
         return self.image.shape[:2] != self.original_size
+
+    @property
+    def camera(self) -> Intrinsics | None:
+        """The camera of the decoded pixels from the EXIF focal length, if the file states one."""
+        if self.focal_35mm is None:
+            return None
+        return from_focal_35mm(self.focal_35mm, *self.image.shape[:2])
 
 
 def is_image(path: str | Path) -> bool:
@@ -149,6 +159,7 @@ def decode_image(path: str | Path, max_pixels: int | None = MAX_PIXELS, downscal
                     im.load()
                     image = _pil_to_rgb8(ImageOps.exif_transpose(im))
                     upright = image.shape[:2]
+                focal = exif_focal_35mm(im)
     except InputError:
         raise
     except FileNotFoundError:
@@ -167,7 +178,47 @@ def decode_image(path: str | Path, max_pixels: int | None = MAX_PIXELS, downscal
         raise InputError(f"{path}: cannot read image ({_one_line(exc)})") from None
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise InputError(f"{path}: image is empty ({image.shape[1]}x{image.shape[0]})")
-    return DecodedImage(image, upright)
+    return DecodedImage(image, upright, focal)
+
+
+def exif_focal_35mm(im: Image.Image) -> float | None:
+    """The open image's EXIF 35 mm-equivalent focal length in mm, None when absent or implausible.
+
+    Only this tag is used: ``FocalLength`` needs the sensor's size, which the EXIF focal-plane
+    resolution tags state for the sensor's full resolution, not for the stored image, and
+    which phones often write wrong. A damaged EXIF block counts as absent.
+    """
+    try:
+        value = im.getexif().get_ifd(ExifTags.IFD.Exif).get(ExifTags.Base.FocalLengthIn35mmFilm)
+        focal = float(value) if value is not None else None
+    except Exception:  # Pillow raises many kinds on a damaged EXIF block; the pixels are still fine
+        return None
+    lo, hi = PLAUSIBLE_FOCAL_35MM
+    return focal if focal is not None and lo <= focal <= hi else None
+
+
+def exif_camera(path: str | Path) -> Intrinsics | None:
+    """The camera of an image file, upright, from its EXIF 35 mm-equivalent focal length.
+
+    None when the file states none: a camera-aware model then assumes a field of view. A JPEG's
+    header is all that is read (a PNG whose EXIF follows its pixels is decoded).
+    ``predictor.predict(read_image(path), intrinsics=exif_camera(path))`` is what ``hydranet
+    predict`` does for an image given no ``--intrinsics``.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            focal = exif_focal_35mm(im)
+            if focal is None:
+                return None
+            w, h = im.size
+            if _orientation(im) in (5, 6, 7, 8):
+                w, h = h, w
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read image ({_one_line(exc)})") from None
+    return from_focal_35mm(focal, h, w)
 
 
 def _reduced(im: Image.Image, path: Path, max_pixels: int) -> tuple[np.ndarray, tuple[int, int]]:
@@ -186,7 +237,7 @@ def _reduced(im: Image.Image, path: Path, max_pixels: int) -> tuple[np.ndarray, 
                             "would be decoded whole first: downscale the file first")
     im.load()
     # After load(): a PNG's EXIF may follow its pixels, and reading it would decode them.
-    orientation = int(im.getexif().get(0x0112, 1) or 1)
+    orientation = _orientation(im)
     upright = (w, h) if orientation in (5, 6, 7, 8) else (h, w)
     if im.mode.startswith("I;16"):
         im = im.convert("I")  # reduce() averages 32-bit integers, not 16-bit ones
@@ -201,6 +252,11 @@ def _reduced(im: Image.Image, path: Path, max_pixels: int) -> tuple[np.ndarray, 
     if orientation in _EXIF_TRANSPOSE:
         im = im.transpose(_EXIF_TRANSPOSE[orientation])
     return _pil_to_rgb8(im), upright
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation (1-8, 1 = upright as stored)."""
+    return int(im.getexif().get(ExifTags.Base.Orientation, 1) or 1)
 
 
 def _one_line(exc: BaseException) -> str:

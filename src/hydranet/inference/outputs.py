@@ -61,6 +61,8 @@ class OutputOptions:
     # Reading images: larger ones are refused from their header, or read reduced to fit.
     max_pixels: int | None = MAX_PIXELS
     downscale_large: bool = False
+    # With no camera stated, an image's depth uses the camera its EXIF focal length gives.
+    exif_camera: bool = True
 
     @property
     def visuals(self) -> tuple[str, ...]:

@@ -129,6 +129,7 @@ class Stats:
     videos: int = 0
     frames: int = 0
     failed: int = 0
+    exif_cameras: int = 0  # images whose depth used the camera of their EXIF focal length
 
 
 def report_error(message: str) -> None:
@@ -137,7 +138,11 @@ def report_error(message: str) -> None:
 
 
 def read_image_job(job: Job, opts: OutputOptions) -> tuple[np.ndarray, OutputOptions, Intrinsics | None]:
-    """Decode an image input: ``(image, the options for it, its camera when it was reduced)``."""
+    """Decode an image input: ``(image, the options for it, its own camera or None)``.
+
+    Its own camera is the stated one rescaled when the image was read reduced, or, when no
+    camera was stated, the one its EXIF focal length gives (``OutputOptions.exif_camera``).
+    """
     try:
         decoded = decode_image(job.path, opts.max_pixels, opts.downscale_large)
     except ImageTooLarge as exc:
@@ -153,15 +158,11 @@ def read_image_job(job: Job, opts: OutputOptions) -> tuple[np.ndarray, OutputOpt
         if opts.intrinsics is not None:  # the camera as stated is the full-size image's
             full = opts.intrinsics if opts.intrinsics.size else replace(opts.intrinsics, size=(h0, w0))
             camera = full.scaled_to(h, w)
-            opts = replace(opts, intrinsics=camera)
+    if opts.intrinsics is None and opts.exif_camera:
+        camera = decoded.camera
+    if camera is not None:
+        opts = replace(opts, intrinsics=camera)
     return decoded.image, opts, camera
-
-
-def process_image(job: Job, predictor: Predictor, opts: OutputOptions) -> None:
-    """Read, predict and write one image input."""
-    image, opts, camera = read_image_job(job, opts)
-    pred = predictor.predict(image, intrinsics=camera)
-    write_image_outputs(pred, job.paths, opts, source=str(job.path))
 
 
 def _run_images(images: Sequence[Job], predictor: Predictor, opts: OutputOptions,
@@ -192,6 +193,7 @@ def _run_images(images: Sequence[Job], predictor: Predictor, opts: OutputOptions
             write_image_outputs(pred, job.paths, job_opts, source=str(job.path))
             stats.images += 1
             stats.frames += 1
+            stats.exif_cameras += camera is not None and opts.intrinsics is None
         except Exception as exc:  # one bad output never stops the run
             failed(job, exc)
         bar.update()

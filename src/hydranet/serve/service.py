@@ -30,7 +30,7 @@ from ..checkpoints import RELEASED, WEIGHTS, bundled_path, cached_path, resolve_
 from ..errors import HydranetError, InputError
 from ..inference.backends import available_backends
 from ..inference.camera import ASSUMED_HFOV_DEG, Intrinsics, focal_of
-from ..inference.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReader, read_image
+from ..inference.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReader, decode_image
 from ..inference.outputs import OutputOptions, image_paths, video_paths, write_image_outputs
 from ..inference.pipeline import SizeOption, check_size
 from ..inference.pointcloud import parse_intrinsics
@@ -114,6 +114,7 @@ class Job:
     result: dict[str, Any] | None = None
     files: dict[str, Path] = field(default_factory=dict)
     size: tuple[int, int] | None = None  # (height, width) of the image (a video's frames)
+    exif_camera: Intrinsics | None = None  # an image's camera from its EXIF, when none was given
     class_names: list[str] = field(default_factory=list)
     palette: list[list[int]] = field(default_factory=list)
 
@@ -395,7 +396,7 @@ class Service:
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
             pass
         if suffix in IMAGE_SUFFIXES:
-            # Its suffix says image: read_image words the damage (e.g. a truncated PNG).
+            # Its suffix says image: decode_image words the damage (e.g. a truncated PNG).
             return "image"
         try:
             with VideoReader(path):
@@ -464,7 +465,7 @@ class Service:
 
     def _output_options(self, predictor: Predictor, pred: Prediction, job: Job) -> OutputOptions:
         has_depth = pred.depth is not None
-        camera = job.options.intrinsics
+        camera = job.options.intrinsics or job.exif_camera
         if camera is None and has_depth:
             camera = assumed_camera(*pred.size)
         # The page shows one picture and reads pixels off it: lossless PNG, whatever it costs.
@@ -473,12 +474,12 @@ class Service:
                              label_set=predictor.config.label_set)
 
     def _notes(self, predictor: Predictor, job: Job) -> list[str]:
-        notes = []
-        if predictor.camera_aware and job.options.intrinsics is None and "depth" in predictor.config.tasks:
-            notes.append(UNKNOWN_CAMERA_NOTE)
-        if job.options.intrinsics is None and "depth" in predictor.config.tasks:
-            notes.append(f"the point cloud assumes a {ASSUMED_HFOV_DEG:g} degree camera centred "
-                         "on the image")
+        if "depth" not in predictor.config.tasks or job.options.intrinsics is not None:
+            return []
+        if job.exif_camera is not None:
+            return [f"camera from the image's EXIF focal length: fx {job.exif_camera.fx:.0f} px"]
+        notes = [UNKNOWN_CAMERA_NOTE] if predictor.camera_aware else []
+        notes.append(f"the point cloud assumes a {ASSUMED_HFOV_DEG:g} degree camera centred on the image")
         return notes
 
     def _write_still(self, job: Job, predictor: Predictor, pred: Prediction,
@@ -511,10 +512,12 @@ class Service:
         return {kind: f"/api/result/{job.id}/file/{kind}" for kind in job.files}
 
     def _run_image(self, job: Job) -> None:
-        image = read_image(job.input_path)
+        decoded = decode_image(job.input_path)
+        if job.options.intrinsics is None:
+            job.exif_camera = decoded.camera
         predictor = self._prepared(job.options)
         start = predictor.model_seconds
-        pred = predictor.predict(image)
+        pred = predictor.predict(decoded.image, intrinsics=job.exif_camera)
         job.notes = self._notes(predictor, job)
         job.result = self._write_still(job, predictor, pred, predictor.model_seconds - start)
         job.done = job.total = 1
