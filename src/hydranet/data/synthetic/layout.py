@@ -85,6 +85,8 @@ def _jitter(rng: np.random.Generator, color: tuple[float, float, float], amount:
     return tuple(float(np.clip(c + rng.uniform(-amount, amount), 0.02, 0.98)) for c in color)
 
 
+# With large scenery, the largest factor a building's height and a tree's size are grown by.
+LARGE_SCENERY: tuple[float, float] = (3.5, 2.2)
 FACADE_COLORS = [(0.62, 0.32, 0.24), (0.78, 0.70, 0.56), (0.85, 0.83, 0.78), (0.55, 0.55, 0.57),
                  (0.72, 0.55, 0.40), (0.45, 0.35, 0.30), (0.88, 0.86, 0.70), (0.60, 0.62, 0.66)]
 CAR_COLORS = [(0.80, 0.80, 0.82), (0.12, 0.12, 0.14), (0.60, 0.08, 0.08), (0.10, 0.20, 0.50),
@@ -129,8 +131,10 @@ def _ground(layout: Layout, rng: np.random.Generator, pave_left: float, pave_rig
                  _jitter(rng, paving, 0.03), PAVEMENT, PAVING)))
 
 
-def _building(layout: Layout, rng: np.random.Generator, side: int, x0: float, x1: float, y_front: float) -> None:
+def _building(layout: Layout, rng: np.random.Generator, side: int, x0: float, x1: float, y_front: float,
+              grow: float = 1.0) -> None:
     height = float(rng.choice([rng.uniform(5, 10), rng.uniform(9, 18), rng.uniform(15, 30)], p=[0.4, 0.4, 0.2]))
+    height *= grow
     depth = float(rng.uniform(8, 16))
     color = _jitter(rng, _choice(rng, FACADE_COLORS))
     y = side * (y_front + depth / 2)
@@ -145,12 +149,12 @@ def _building(layout: Layout, rng: np.random.Generator, side: int, x0: float, x1
                  BUILDING)))
 
 
-def _tree(layout: Layout, rng: np.random.Generator, x: float, y: float, z0: float) -> None:
-    trunk_h = float(rng.uniform(1.8, 3.5))
-    layout.add(Part("cylinder", (float(rng.uniform(0.12, 0.25)), trunk_h), (x, y, z0 + trunk_h / 2),
+def _tree(layout: Layout, rng: np.random.Generator, x: float, y: float, z0: float, grow: float = 1.0) -> None:
+    trunk_h = float(rng.uniform(1.8, 3.5)) * grow
+    layout.add(Part("cylinder", (float(rng.uniform(0.12, 0.25)) * grow, trunk_h), (x, y, z0 + trunk_h / 2),
                     _jitter(rng, (0.30, 0.22, 0.15), 0.05), TREE))
     green = _jitter(rng, _choice(rng, [(0.20, 0.38, 0.14), (0.28, 0.45, 0.18), (0.16, 0.30, 0.12)]), 0.05)
-    radius = float(rng.uniform(1.3, 2.8))
+    radius = float(rng.uniform(1.3, 2.8)) * grow
     for _ in range(int(rng.integers(1, 4))):
         off = rng.uniform(-0.6, 0.6, 3) * radius
         layout.add(Part("sphere", (radius * float(rng.uniform(0.7, 1.0)),),
@@ -281,13 +285,23 @@ def _cyclist(layout: Layout, rng: np.random.Generator, x: float, y: float, headi
     _person(layout, rng, x - heading * 0.1, y, 0.5, label=BICYCLIST, height=float(rng.uniform(1.6, 1.85)))
 
 
-def generate_layout(seed: int, length: float = 140.0, start: float = -2.0, clear_ahead: float = 10.0) -> Layout:
+def generate_layout(seed: int, length: float = 140.0, start: float = -2.0, clear_ahead: float = 10.0,
+                    large_scenery: bool = False) -> Layout:
     """A random street ``length`` metres long (plus a far backdrop), deterministic by ``seed``.
 
     The ego lane is kept free of traffic for ``clear_ahead`` metres past x = 0, so a
-    camera can drive that far without meeting a car.
+    camera can drive that far without meeting a car. ``large_scenery`` grows each building
+    up to ``LARGE_SCENERY[0]`` times (5-30 m becomes up to about 100 m, as in a city centre) and each
+    tree up to ``LARGE_SCENERY[1]`` times (mature street trees of up to 20 m), log-uniformly, so
+    that how large a facade or a crown looks does not tell how far it is.
     """
     rng = np.random.default_rng(seed)
+    # Its own stream: without large scenery every layout is exactly what it was.
+    grow_rng = np.random.default_rng([seed, 0x7A11]) if large_scenery else None
+
+    def grow(kind: int) -> float:
+        return 1.0 if grow_rng is None else float(np.exp(grow_rng.uniform(0.0, math.log(LARGE_SCENERY[kind]))))
+
     lanes = 4 if rng.random() < 0.2 else 2
     lane_width = float(rng.uniform(3.0, 3.7))
     parking = 2.2 if rng.random() < 0.6 else 0.0  # a parking strip along both kerbs
@@ -315,7 +329,7 @@ def generate_layout(seed: int, length: float = 140.0, start: float = -2.0, clear
             r = rng.random()
             if r < 0.62:
                 seg = float(rng.uniform(8, 30))
-                _building(layout, rng, side, x, x + seg, y_front + float(rng.uniform(0, 1.5)))
+                _building(layout, rng, side, x, x + seg, y_front + float(rng.uniform(0, 1.5)), grow(0))
             elif r < 0.85:
                 seg = float(rng.uniform(6, 25))
                 if rng.random() < 0.6:
@@ -323,12 +337,12 @@ def generate_layout(seed: int, length: float = 140.0, start: float = -2.0, clear
                 else:
                     _hedge(layout, rng, x, x + seg, side * (y_front - 0.6), curb)
                 for tx in np.arange(x + 2, x + seg, float(rng.uniform(4, 9))):
-                    _tree(layout, rng, float(tx), side * (y_front + float(rng.uniform(1, 6))), curb)
+                    _tree(layout, rng, float(tx), side * (y_front + float(rng.uniform(1, 6))), curb, grow(1))
                 if rng.random() < 0.7:  # a building set further back
-                    _building(layout, rng, side, x, x + seg, y_front + float(rng.uniform(10, 25)))
+                    _building(layout, rng, side, x, x + seg, y_front + float(rng.uniform(10, 25)), grow(0))
             else:
                 seg = float(rng.uniform(8, 15))  # side street: an opening onto distant buildings
-                _building(layout, rng, side, x, x + seg, y_front + float(rng.uniform(25, 50)))
+                _building(layout, rng, side, x, x + seg, y_front + float(rng.uniform(25, 50)), grow(0))
             x += seg
         # Street furniture along the curb.
         lamp_gap = float(rng.uniform(18, 35))
@@ -340,7 +354,8 @@ def generate_layout(seed: int, length: float = 140.0, start: float = -2.0, clear
             gap = float(rng.uniform(7, 14))
             for tx in np.arange(start + float(rng.uniform(2, gap)), length + 20, gap):
                 if rng.random() < 0.8:
-                    _tree(layout, rng, float(tx), side * (y_curb + pave[side] * float(rng.uniform(0.5, 0.8))), curb)
+                    _tree(layout, rng, float(tx), side * (y_curb + pave[side] * float(rng.uniform(0.5, 0.8))), curb,
+                          grow(1))
         if rng.random() < 0.25:  # a railing along the kerb
             a = float(rng.uniform(start + 5, length * 0.6))
             _fence(layout, rng, a, a + float(rng.uniform(5, 25)), side * (y_curb + 0.25), curb)
@@ -377,7 +392,7 @@ def generate_layout(seed: int, length: float = 140.0, start: float = -2.0, clear
     if rng.random() < 0.5:  # the street ends at a cross street with a building row
         far_x = length + float(rng.uniform(0, 20))
         for y0 in np.arange(-60, 60, 12.0):
-            h = float(rng.uniform(8, 30))
+            h = float(rng.uniform(8, 30)) * grow(0)
             layout.add(Part("box", (6.0, 6.0, h / 2), (far_x + 6, float(y0) + 6, h / 2),
                             _jitter(rng, _choice(rng, FACADE_COLORS)), BUILDING, FACADE,
                             seed=int(rng.integers(1 << 30))))

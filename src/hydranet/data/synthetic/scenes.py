@@ -77,18 +77,22 @@ def side_yaw(seed: int, side_cameras: float) -> float:
 
 
 def render_scene(seed: int, condition: str = "clear", size: tuple[int, int] = DEFAULT_SIZE,
-                 renderer: SceneRenderer | None = None, side_cameras: float = 0.0) -> Sample:
+                 renderer: SceneRenderer | None = None, side_cameras: float = 0.0,
+                 large_scenery: float = 0.0) -> Sample:
     """One random street from a random camera pose under ``condition``; deterministic by ``seed``.
 
     ``side_cameras`` is the probability that the camera looks to the side of the street
-    (see :func:`side_yaw`) rather than along it."""
+    (see :func:`side_yaw`) rather than along it; ``large_scenery`` the probability that its
+    buildings and trees are grown to a city centre's sizes (see :func:`generate_layout`)."""
     own = renderer is None
     renderer = renderer or SceneRenderer()
     try:
         rng = np.random.default_rng(seed)
         extra_yaw = side_yaw(seed, side_cameras)
+        large = large_scenery > 0.0 and np.random.default_rng([seed, 0x1A26E]).random() < large_scenery
         # A side view also sees the street behind the camera, so the street must start well before it.
-        layout = generate_layout(int(rng.integers(1 << 62)), **({"start": SIDE_STREET_START} if extra_yaw else {}))
+        layout = generate_layout(int(rng.integers(1 << 62)), large_scenery=large,
+                                 **({"start": SIDE_STREET_START} if extra_yaw else {}))
         camera = random_camera(layout, rng, size)
         if extra_yaw:
             camera = dataclasses.replace(camera, yaw=camera.yaw + extra_yaw)
@@ -177,7 +181,8 @@ class SyntheticDrivingDataset:
 
     Scene ``i`` gets condition ``conditions[i % len(conditions)]`` and is fully
     determined by ``(seed, i)``; a fraction ``side_cameras`` of the scenes is seen by a camera
-    looking to the side of the street, as the side cameras of a multi-camera rig do. With
+    looking to the side of the street, as the side cameras of a multi-camera rig do, and a
+    fraction ``large_scenery`` has a city centre's tall buildings and large trees. With
     ``cache_dir`` each rendered sample is stored
     as a compressed ``.npz`` and read back on later epochs or runs (rendering costs
     a few tenths of a second per frame on a CPU).
@@ -185,11 +190,12 @@ class SyntheticDrivingDataset:
 
     def __init__(self, num_scenes: int, seed: int = 0, conditions: Sequence[str] = CONDITIONS,
                  size: tuple[int, int] = DEFAULT_SIZE, cache_dir: str | Path | None = None,
-                 side_cameras: float = 0.0) -> None:
+                 side_cameras: float = 0.0, large_scenery: float = 0.0) -> None:
         if num_scenes < 1:
             raise ValueError("num_scenes must be at least 1")
-        if not 0.0 <= float(side_cameras) <= 1.0:
-            raise ValueError(f"side_cameras must be a probability in [0, 1], not {side_cameras}")
+        for name, p in (("side_cameras", side_cameras), ("large_scenery", large_scenery)):
+            if not 0.0 <= float(p) <= 1.0:
+                raise ValueError(f"{name} must be a probability in [0, 1], not {p}")
         bad = [c for c in conditions if c not in CONDITIONS]
         if bad or not conditions:
             raise ValueError(f"unknown condition(s) {bad}; choose from {', '.join(CONDITIONS)}")
@@ -198,6 +204,7 @@ class SyntheticDrivingDataset:
         self.conditions = tuple(conditions)
         self.size = (int(size[0]), int(size[1]))
         self.side_cameras = float(side_cameras)
+        self.large_scenery = float(large_scenery)
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else None
         self._renderer: SceneRenderer | None = None
 
@@ -214,6 +221,7 @@ class SyntheticDrivingDataset:
             return None
         h, w = self.size
         side = f"_side{self.side_cameras:g}" if self.side_cameras > 0 else ""
+        side += f"_large{self.large_scenery:g}" if self.large_scenery > 0 else ""
         return (self.cache_dir / f"v{GENERATOR_VERSION}_s{self.seed}_{h}x{w}{side}"
                 / f"{item.scene:06d}_{item.condition}.npz")
 
@@ -231,7 +239,7 @@ class SyntheticDrivingDataset:
         if self._renderer is None:
             self._renderer = SceneRenderer()
         sample = render_scene(scene_seed(self.seed, item.scene), item.condition, self.size, self._renderer,
-                              side_cameras=self.side_cameras)
+                              side_cameras=self.side_cameras, large_scenery=self.large_scenery)
         sample["name"] = f"synthetic-s{self.seed}-{item.scene:06d}-{item.condition}"
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
