@@ -18,7 +18,7 @@ from hydranet.data.synthetic import (  # noqa: E402
     render_scene,
     scene_seed,
 )
-from hydranet.data.synthetic.layout import ROAD, SKY, Part  # noqa: E402
+from hydranet.data.synthetic.layout import BUILDING, LARGE_SCENERY, ROAD, SKY, TREE, Part  # noqa: E402
 from hydranet.data.synthetic.renderer import _clip_plane, _trim  # noqa: E402
 from hydranet.data.synthetic.scenes import SIDE_STREET_START, side_yaw  # noqa: E402
 from hydranet.data.synthetic.shading import sample_params  # noqa: E402
@@ -177,6 +177,26 @@ def test_side_camera_scenes_render_and_cache_apart_from_forward_ones(tmp_path):
     assert len({p.parent for p in tmp_path.rglob("*.npz")}) == 2
     validate_sample(b)
     assert (b["depth"] > 0).mean() > 0.5
+
+
+def test_large_scenery_grows_buildings_and_trees_only():
+    def sizes(layout, label, shape):  # a box's height or a sphere's radius
+        return np.array([p.size[2] * 2 if shape == "box" else p.size[0]
+                         for p in layout.parts if p.label == label and p.shape == shape])
+
+    for seed in (1, 2, 3):
+        small, large = generate_layout(seed), generate_layout(seed, large_scenery=True)
+        # The same street, part for part; only building heights and tree sizes differ.
+        assert len(small.parts) == len(large.parts)
+        assert [p.position[:2] for p in small.parts if p.label not in (BUILDING, TREE)] == \
+            [p.position[:2] for p in large.parts if p.label not in (BUILDING, TREE)]
+        grown = sizes(large, BUILDING, "box") / sizes(small, BUILDING, "box")
+        crowns = sizes(large, TREE, "sphere") / sizes(small, TREE, "sphere")
+        assert grown.min() >= 1.0 - 1e-9 and grown.max() <= LARGE_SCENERY[0] + 1e-9 and grown.max() > 1.5
+        assert crowns.min() >= 1.0 - 1e-9 and crowns.max() <= LARGE_SCENERY[1] + 1e-9 and crowns.max() > 1.2
+    assert sizes(generate_layout(1, large_scenery=True), BUILDING, "box").max() > 40  # taller than any small one
+    with pytest.raises(ValueError, match="large_scenery"):
+        SyntheticDrivingDataset(2, large_scenery=2.0)
 
 
 def test_sensor_noise_scales_and_vanishes():
