@@ -254,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"done: {stats.images} image(s), {stats.videos} video(s), {stats.frames} frames in "
           f"{seconds:.1f} s; model {predictor.model_ms_per_frame:.1f} ms/frame "
           f"({predictor.engine}), end to end {fps:.1f} frames/s; outputs in {args.out}")
-    if unknown_camera and stats.images and not args.ignore_exif:
+    if unknown_camera and stats.exif_cameras:
         print(f"camera: from the EXIF focal length for {stats.exif_cameras} of {stats.images} image(s), "
               f"{ASSUMED_HFOV_DEG:g} degrees assumed for the rest")
     if stats.failed:
