@@ -220,9 +220,9 @@ class SyntheticDrivingDataset:
         if self.cache_dir is None:
             return None
         h, w = self.size
-        side = f"_side{self.side_cameras:g}" if self.side_cameras > 0 else ""
-        side += f"_large{self.large_scenery:g}" if self.large_scenery > 0 else ""
-        return (self.cache_dir / f"v{GENERATOR_VERSION}_s{self.seed}_{h}x{w}{side}"
+        variant = f"_side{self.side_cameras:g}" if self.side_cameras > 0 else ""
+        variant += f"_large{self.large_scenery:g}" if self.large_scenery > 0 else ""
+        return (self.cache_dir / f"v{GENERATOR_VERSION}_s{self.seed}_{h}x{w}{variant}"
                 / f"{item.scene:06d}_{item.condition}.npz")
 
     def __getitem__(self, index: int) -> Sample:
