@@ -11,6 +11,9 @@ road's width is linear in (v - v0), and so is the pixel height of people and car
 Training uses the files where a dataset entry has `pseudo_depth: OUT` and the real depth
 is missing (pixels below `pseudo_depth_threshold` confidence are dropped); each sample
 then carries `focal`, so depth can be brought to a canonical focal (z * f_c / f).
+With --motion-step K, frames that come from a video also get two-view motion depth on static
+classes (triangulated against the K-th next frame of their sequence, scaled to their own
+flat-ground depth) where flat-ground depth leaves them out; OUT/motion holds it alone.
 Existing outputs are kept (unless --overwrite), so an interrupted run just continues.
 """
 
@@ -30,6 +33,7 @@ examples:
   hydranet pseudo-depth --root CamVid --out pseudo/cv --camera-height 1.3 --focal 700
   hydranet pseudo-depth --labels labels/ --label-set camvid11 --out pseudo/d --horizon 176 --hfov 55
   hydranet pseudo-depth --root CamVid --out pseudo/cv --sequence-regex '^(\\w+?)_' --camera-height auto
+  hydranet pseudo-depth --root CamVid --out pseudo/cvm --camera-height auto --motion-step 1
 then in the training config:
   - {type: camvid, root: CamVid, split: train, pseudo_depth: pseudo/camvid_depth, pseudo_depth_threshold: 0.5}
 """
@@ -75,12 +79,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-depth", type=float, default=80.0, help="farther is missing (default 80 m)")
     parser.add_argument("--horizon-error", type=float, default=5.0, metavar="ROWS",
                         help="horizon uncertainty behind the confidence (default 5 rows)")
+    parser.add_argument("--motion-step", type=int, default=0, metavar="K",
+                        help="also triangulate static classes (buildings, trees, poles, signs, fences) from "
+                             "the K-th next frame of the same sequence (two-view motion depth, scaled to the "
+                             "frame's flat-ground depth; needs --root); the motion-only depth goes to OUT/motion "
+                             "(default 0: off)")
     parser.add_argument("--overwrite", action="store_true", help="recompute existing outputs")
     parser.set_defaults(func=run)
 
 
-def _frames(args: argparse.Namespace) -> tuple[list[str], Any, str, dict[str, Any]]:
-    """Names, a loader name -> labels, the label set and a description of the source."""
+def _frames(args: argparse.Namespace) -> tuple[list[str], Any, Any, str, dict[str, Any]]:
+    """Names, a loader name -> labels, one name -> image (None for --labels), the label set and the source."""
     from ..data.datasets.base import read_png_array
     from ..errors import InputError
 
@@ -101,7 +110,7 @@ def _frames(args: argparse.Namespace) -> tuple[list[str], Any, str, dict[str, An
                 raise InputError(f"{paths[name]}: expected single-channel class ids, got shape {arr.shape}")
             return arr
 
-        return list(paths), load, args.label_set or "camvid11", {"labels": str(folder)}
+        return list(paths), load, None, args.label_set or "camvid11", {"labels": str(folder)}
     from ..data.datasets import build_dataset
 
     spec = {"type": args.dataset, "root": args.root, "split": args.split}
@@ -116,13 +125,62 @@ def _frames(args: argparse.Namespace) -> tuple[list[str], Any, str, dict[str, An
             raise InputError(f"{name}: has no segmentation label in {args.root}")
         return np.asarray(seg)
 
-    return names, load_ds, args.label_set or getattr(ds, "label_set", None) or "camvid11", {"dataset": spec}
+    def image_ds(name: str) -> np.ndarray:
+        return np.asarray(ds[index[name]]["image"])
+
+    return names, load_ds, image_ds, args.label_set or getattr(ds, "label_set", None) or "camvid11", {"dataset": spec}
+
+
+def _add_motion(name: str, order: list[str], step: int, load_image: Any, labels: np.ndarray, depth: np.ndarray,
+                conf: np.ndarray, cam: dict[str, Any], label_set: str, max_depth: float, motion_out: Path,
+                stats: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Flat-ground ``depth, conf`` with two-view motion depth put in; writes the motion-only files."""
+    from ..data import motion_depth as md
+    from ..data import pseudo_depth as pd
+    from ..errors import InputError
+
+    i = order.index(name)
+    j = i + step if i + step < len(order) else i - step
+    if j < 0:
+        stats["no_pose"] += 1
+        return depth, conf
+    image, other = load_image(name), load_image(order[j])
+    if image.shape[:2] != labels.shape or other.shape[:2] != labels.shape:
+        raise InputError(f"{name}: image {image.shape[:2]} / {order[j]}: {other.shape[:2]} and labels "
+                         f"{labels.shape} differ in size; motion depth needs them equal")
+    h, w = labels.shape
+    K = np.array([[cam["focal"], 0, (w - 1) / 2], [0, cam["focal"], (h - 1) / 2], [0, 0, 1]])
+    motion = md.two_view_depth(image, other, K, md.static_mask(labels, label_set))
+    if motion is None:
+        stats["no_pose"] += 1
+        return depth, conf
+    scale = md.scale_to(motion, depth, conf >= 0.5)
+    if scale is None:
+        stats["no_scale"] += 1
+        return depth, conf
+    mdepth = motion.depth * scale
+    mconf = np.where((mdepth > 0) & (mdepth <= max_depth), motion.confidence, 0.0).astype(np.float32)
+    mdepth = np.where(mconf > 0, mdepth, 0.0).astype(np.float32)
+    on = np.isin(labels, pd.class_ids(label_set, md.MOTION_CLASSES)) & (mconf >= 0.5)
+    both = on & (depth > 0) & (conf >= 0.5)
+    if both.sum() >= 50:
+        agreement = float(np.median(np.abs(np.log(mdepth[both] / depth[both]))))
+        if agreement > 0.25:  # the scale held on the road but the standing things disagree
+            stats["no_scale"] += 1
+            return depth, conf
+        stats["agreement"].append(agreement)
+    stats["frames"] += 1
+    stats["pixels"] += int(on.sum())
+    motion_out.mkdir(parents=True, exist_ok=True)
+    pd.write_pseudo_depth(motion_out, name, np.where(on, mdepth, 0.0), np.where(on, mconf, 0.0))
+    return md.merge(depth, conf, mdepth, mconf, labels, label_set)
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..data import pseudo_depth as pd
+    from ..data.motion_depth import MOTION_CLASSES
     from ..errors import InputError
 
     try:
@@ -141,7 +199,11 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--focal must be > 0 pixels, got {args.focal}")
     if not args.max_depth > 0:
         raise InputError(f"--max-depth must be > 0, got {args.max_depth}")
-    names, load, label_set, source = _frames(args)
+    if args.motion_step < 0:
+        raise InputError(f"--motion-step must be >= 0 frames, got {args.motion_step}")
+    names, load, load_image, label_set, source = _frames(args)
+    if args.motion_step and load_image is None:
+        raise InputError("--motion-step needs the frames' images: give --root DIR (a dataset), not --labels")
     pd.class_ids(label_set, ())  # an unknown label set fails here, before any work
     sequences: dict[str, list[str]] = {}
     for name in names:
@@ -151,6 +213,8 @@ def run(args: argparse.Namespace) -> int:
     settings = {"camera_height": args.camera_height, "focal": args.focal, "hfov": args.hfov,
                 "horizon": args.horizon, "max_depth": args.max_depth, "horizon_error": args.horizon_error,
                 "sequence_regex": args.sequence_regex, "label_set": label_set}
+    if args.motion_step:
+        settings["motion_step"] = args.motion_step
     old_meta = out / pd.META_FILE
     if old_meta.is_file() and not args.overwrite:
         try:
@@ -223,8 +287,13 @@ def run(args: argparse.Namespace) -> int:
     # Pass 2: the files.
     written = skipped = 0
     stats: dict[str, list[float]] = {s: [0, 0, 0] for s in sequences}
+    motion_out = out / "motion"
+    motion_stats: dict[str, dict[str, Any]] = {}
     for seq, members in sequences.items():
         m = seq_meta[seq]
+        order = sorted(members)
+        ms = motion_stats.setdefault(seq, {"frames": 0, "no_pose": 0, "no_scale": 0, "pixels": 0,
+                                           "agreement": []})
         for name in tqdm(members, desc=f"pseudo-depth: {seq}"):
             labels = load(name)
             if labels.shape[1] != m["width"]:
@@ -233,15 +302,35 @@ def run(args: argparse.Namespace) -> int:
             depth, conf = pd.flat_ground_depth(labels, m["horizon"], m["camera_height"], m["focal"],
                                                label_set=label_set, max_depth=args.max_depth,
                                                horizon_error=args.horizon_error)
-            stats[seq][0] += depth.size
-            stats[seq][1] += int((depth > 0).sum())
-            stats[seq][2] += int((conf >= 0.5).sum())
             if (not args.overwrite and (out / f"{name}.png").is_file()
                     and (out / f"{name}_conf.png").is_file()):
                 skipped += 1
                 continue
+            if args.motion_step:
+                depth, conf = _add_motion(name, order, args.motion_step, load_image, labels, depth, conf, m,
+                                          label_set, args.max_depth, motion_out, ms)
+            stats[seq][0] += depth.size
+            stats[seq][1] += int((depth > 0).sum())
+            stats[seq][2] += int((conf >= 0.5).sum())
             pd.write_pseudo_depth(out, name, depth, conf)
             written += 1
+    if args.motion_step:
+        for seq, ms in motion_stats.items():
+            agree = ms.pop("agreement")
+            ms["median_abs_log_ratio_to_flat_ground"] = round(float(np.median(agree)), 4) if agree else None
+            seq_meta[seq]["motion"] = ms
+        meta["motion"] = {
+            "method": "two-view motion depth (hydranet.data.motion_depth): SIFT + essential matrix for the "
+                      "rotation and direction of travel, DIS optical flow both ways on the de-rotated pair, "
+                      "per-pixel triangulation; scaled per frame to the flat-ground depth (median ratio)",
+            "step": args.motion_step,
+            "classes": list(MOTION_CLASSES),
+            "confidence": "1 - (1 px / parallax) / 0.2: 0.5 where one pixel of flow error moves depth by 10 %",
+            "assumptions": ["the scene is static on the triangulated classes (moving objects are never used)",
+                            "square pixels, the stated focal, principal point at the image centre"],
+        }
+        motion_meta = dict(meta, method=meta["motion"]["method"], settings=dict(settings, motion_only=True))
+        pd.write_pseudo_depth_meta(motion_out, motion_meta)
     for seq, (total, valid, confident) in stats.items():
         seq_meta[seq]["valid_fraction"] = round(valid / max(total, 1), 4)
         seq_meta[seq]["confident_fraction"] = round(confident / max(total, 1), 4)
@@ -250,5 +339,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"{seq}: {m['frames']} frames, horizon {m['horizon']:.1f} ({m['horizon_source']}), "
               f"h {m['camera_height']:.2f} m, f {m['focal']:.1f} px, valid {100 * m['valid_fraction']:.1f} %, "
               f"confidence >= 0.5 {100 * m['confident_fraction']:.1f} %")
+    if args.motion_step:
+        for seq, ms in motion_stats.items():
+            print(f"{seq}: motion depth on {ms['frames']} frames ({ms['no_pose']} without a pose, "
+                  f"{ms['no_scale']} without a scale), median |log(motion / flat-ground)| where both exist "
+                  f"{ms.get('median_abs_log_ratio_to_flat_ground')}")
     print(f"pseudo-depth: {written} written, {skipped} already present -> {out}")
     return 0
