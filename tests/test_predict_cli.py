@@ -266,6 +266,15 @@ def test_exif_focal_length_is_the_camera_when_none_is_given(tmp_path, small_weig
     assert "camera: from the EXIF" not in capsys.readouterr().out
     # 60 degrees is fx 83.1 for 96 px: the network sees the image at another size, depth differs.
     assert not np.allclose(assumed, from_exif, rtol=0.01)
+    # The raw sidecar says which camera each depth is metric for.
+    cameras = {out: json.loads((tmp_path / out / "a_raw.json").read_text())["camera"]
+               for out in ("exif", "stated", "assumed")}
+    assert cameras["exif"]["source"].startswith("EXIF") and cameras["exif"]["fx"] == pytest.approx(fx, abs=1e-3)
+    assert cameras["stated"]["source"].startswith("stated") and cameras["stated"]["cx"] == (W - 1) / 2
+    assert cameras["assumed"] == {"source": "assumed", "horizontal_fov_deg": 60.0}
+    # Weights that are not camera-aware do not use the camera for depth, and say nothing of it.
+    assert predict(tmp_path / "a.png", "--weights", small_weights, "--out", tmp_path / "plain", "--save", "raw") == 0
+    assert "camera" not in json.loads((tmp_path / "plain" / "a_raw.json").read_text())
 
 
 def test_usage_errors_are_one_line(tmp_path, small_weights, capsys):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..errors import HydranetError, WeightsNotFoundError
 from ..inference.backends import available_backends
-from ..inference.camera import ASSUMED_HFOV_DEG
+from ..inference.camera import ASSUMED_HFOV_DEG, camera_record
 from ..inference.media import FULL_DECODE_PIXELS, MAX_PIXELS, VIDEO_FORMATS
 from ..inference.outputs import PICTURE_FORMATS, SAVE_KINDS, OutputOptions, existing
 from ..inference.predictor import PRECISIONS, Predictor
@@ -231,6 +231,11 @@ def run(args: argparse.Namespace) -> int:
     has_depth = "depth" in cfg.tasks
     opts.model_name = cfg.name or str(args.weights)
     opts.label_set = cfg.label_set
+    if predictor.camera_aware and has_depth:
+        # The raw sidecar says which camera the depth is metric for; an image's EXIF camera
+        # replaces this entry for that image (read_image_job).
+        opts.extra["camera"] = (camera_record(opts.intrinsics, "stated (--intrinsics / --calib)")
+                                if opts.intrinsics is not None else camera_record(None, "assumed"))
     opts.check(has_depth)
     if not has_depth:
         jobs = plan_jobs(found, args.out, opts, has_depth=False)

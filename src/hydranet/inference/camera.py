@@ -84,6 +84,18 @@ def as_intrinsics(camera: CameraOption) -> Intrinsics | None:
                      f"got {values.tolist()}")
 
 
+def camera_record(camera: Intrinsics | None, source: str) -> dict[str, object]:
+    """What a raw sidecar says of the camera depth was made metric for: its values and where
+    they came from (``None``: the assumed field of view, whose focal length follows each image's width)."""
+    if camera is None:
+        return {"source": source, "horizontal_fov_deg": ASSUMED_HFOV_DEG}
+    record: dict[str, object] = {"source": source, "fx": round(camera.fx, 4), "fy": round(camera.fy, 4),
+                                 "cx": round(camera.cx, 4), "cy": round(camera.cy, 4)}
+    if camera.size is not None:
+        record["size"] = {"height": int(camera.size[0]), "width": int(camera.size[1])}
+    return record
+
+
 def focal_of(camera: Intrinsics | None, width: int) -> tuple[float, bool]:
     """The horizontal focal length in pixels for an image ``width`` wide, and whether it was assumed."""
     if camera is None:

@@ -21,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from ..errors import HydranetError, InputError, debug_enabled
-from .camera import Intrinsics
+from .camera import Intrinsics, camera_record
 from .media import ImageTooLarge, VideoReader, decode_image, is_image, is_video
 from .outputs import (
     OutputOptions,
@@ -160,7 +160,11 @@ def read_image_job(job: Job, opts: OutputOptions) -> tuple[np.ndarray, OutputOpt
             camera = full.scaled_to(h, w)
     if opts.intrinsics is None and opts.exif_camera:
         camera = decoded.camera
+        if camera is not None and "camera" in opts.extra:
+            opts = replace(opts, extra={**opts.extra, "camera": camera_record(camera, "EXIF FocalLengthIn35mmFilm")})
     if camera is not None:
+        if decoded.reduced and "camera" in opts.extra and opts.intrinsics is not None:
+            opts = replace(opts, extra={**opts.extra, "camera": camera_record(camera, opts.extra["camera"]["source"])})
         opts = replace(opts, intrinsics=camera)
     return decoded.image, opts, camera
 
