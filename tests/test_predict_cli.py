@@ -275,6 +275,20 @@ def test_exif_focal_length_is_the_camera_when_none_is_given(tmp_path, small_weig
     # Weights that are not camera-aware do not use the camera for depth, and say nothing of it.
     assert predict(tmp_path / "a.png", "--weights", small_weights, "--out", tmp_path / "plain", "--save", "raw") == 0
     assert "camera" not in json.loads((tmp_path / "plain" / "a_raw.json").read_text())
+    # A point cloud from the EXIF camera is the one the same camera stated gives.
+    for out, options in (("pc_exif", ()), ("pc_stated", ("--intrinsics", f"{fx!r},{fx!r},{(W - 1) / 2},{(H - 1) / 2}"))):
+        assert predict(tmp_path / "a.png", "--weights", weights, "--out", tmp_path / out, "--pointcloud",
+                       *options) == 0
+    exif_cloud, stated_cloud = read_ply(tmp_path / "pc_exif" / "a.ply"), read_ply(tmp_path / "pc_stated" / "a.ply")
+    for axis in ("x", "y", "z"):
+        np.testing.assert_allclose(exif_cloud[axis], stated_cloud[axis], rtol=1e-5, atol=1e-6)
+    # An input without a camera stops the run before any work, naming it.
+    Image.fromarray(scene()).save(tmp_path / "b.png")
+    code = predict(tmp_path / "a.png", tmp_path / "b.png", "--weights", weights, "--out", tmp_path / "pc_mixed",
+                   "--pointcloud")
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "b.png states no focal length" in err
+    assert not (tmp_path / "pc_mixed" / "a.ply").exists()
 
 
 def test_usage_errors_are_one_line(tmp_path, small_weights, capsys):

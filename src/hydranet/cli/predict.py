@@ -97,7 +97,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--colormap", default="plasma", choices=sorted(COLORMAPS),
                         help="depth colour map (default plasma, as the reference notebooks)")
     parser.add_argument("--pointcloud", action="store_true",
-                        help="write a coloured PLY point cloud back-projected from depth")
+                        help="write a coloured PLY point cloud back-projected from depth (the camera: "
+                             "--intrinsics/--calib, else each image's EXIF focal length)")
     parser.add_argument("--point-colors", default="class", choices=("class", "image"),
                         help="colour points by class (default) or by the image")
     parser.add_argument("--bev", action="store_true",
@@ -144,6 +145,28 @@ MIN_PIXELS = 4096
 MAX_PIXELS_LIMIT = 400_000_000
 
 # -- parsing options ----------------------------------------------------------------------
+
+
+def _need_cameras(jobs: list) -> None:
+    """Without a stated camera, 3D outputs take each image's EXIF camera: refuse, before any work,
+    when an input has none (a video never has)."""
+    from ..errors import InputError
+    from ..inference.media import exif_camera
+
+    missing = []
+    for job in jobs:
+        if job.kind == "video":
+            missing.append(f"{job.path} is a video (videos state no focal length)")
+            continue
+        try:
+            if exif_camera(job.path) is None:
+                missing.append(f"{job.path} states no focal length in its EXIF")
+        except InputError:
+            pass  # an unreadable file is reported with its own error when its turn comes
+    if missing:
+        more = f" (and {len(missing) - 1} more input(s))" if len(missing) > 1 else ""
+        raise HydranetError(f"--pointcloud and --bev need the camera: {missing[0]}{more}; pass --intrinsics "
+                            "fx,fy,cx,cy or --calib calib_cam_to_cam.txt")
 
 
 def parse_range(text: str | None) -> tuple[float, float] | None:
@@ -214,6 +237,8 @@ def run(args: argparse.Namespace) -> int:
         raise HydranetError(f"--out {args.out}: exists and is not a folder")
     # Outputs are planned before the model loads, so a refusal to overwrite costs nothing.
     jobs = plan_jobs(found, args.out, opts, has_depth=True)
+    if (opts.pointcloud or opts.bev) and opts.intrinsics is None:
+        _need_cameras(jobs)
     if not (args.overwrite or args.skip_existing):
         _refuse_clashes(jobs)
     for problem in problems:

@@ -79,7 +79,7 @@ class OutputOptions:
         if not has_depth and ("depth" in self.save or self.pointcloud or self.bev):
             raise HydranetError("these weights have no depth head; drop depth from --save and "
                                 "--pointcloud/--bev")
-        if (self.pointcloud or self.bev) and self.intrinsics is None:
+        if (self.pointcloud or self.bev) and self.intrinsics is None and not self.exif_camera:
             raise HydranetError("--pointcloud and --bev need the camera: pass --intrinsics "
                                 "fx,fy,cx,cy or --calib calib_cam_to_cam.txt")
 
@@ -167,6 +167,9 @@ def _bev(pred: Prediction, points: np.ndarray, labels: np.ndarray, opts: OutputO
 def write_image_outputs(pred: Prediction, paths: dict[str, Path], opts: OutputOptions,
                         source: str = "") -> None:
     """Write every output of one image prediction to ``paths`` (from ``image_paths``)."""
+    if (opts.pointcloud or opts.bev) and opts.intrinsics is None:  # before any file is written
+        raise HydranetError("--pointcloud and --bev need the camera and this image's EXIF states no focal "
+                            "length: pass --intrinsics fx,fy,cx,cy or --calib calib_cam_to_cam.txt")
     for kind in opts.visuals:
         _write_rgb(paths[kind], render(kind, pred, opts))
     if "raw" in opts.save:
