@@ -17,6 +17,9 @@ where it was trained on them. Read the near bands as partly the reference's nois
     hydranet pseudo-depth --root ../shared/data/camvid --split val \\
         --out runs/pseudo_depth/camvid_val --camera-height auto
     python tools/depth_bands.py --weights default --pseudo-depth runs/pseudo_depth/camvid_val
+
+For far range use the val frames' two-view motion depth instead (``hydranet pseudo-depth ...
+--motion-step 15``, then ``--pseudo-depth runs/pseudo_depth/camvid_val_motion/motion``).
 """
 
 from __future__ import annotations

@@ -139,6 +139,8 @@ def _add_motion(name: str, order: list[str], step: int, load_image: Any, labels:
     from ..data import pseudo_depth as pd
     from ..errors import InputError
 
+    for stale in (motion_out / f"{name}_conf.png", motion_out / f"{name}.png"):
+        stale.unlink(missing_ok=True)  # an earlier run's motion depth for a frame that may now get none
     i = order.index(name)
     j = i + step if i + step < len(order) else i - step
     if j < 0:
