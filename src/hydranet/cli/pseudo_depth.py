@@ -131,7 +131,7 @@ def _frames(args: argparse.Namespace) -> tuple[list[str], Any, Any, str, dict[st
     return names, load_ds, image_ds, args.label_set or getattr(ds, "label_set", None) or "camvid11", {"dataset": spec}
 
 
-def _add_motion(name: str, order: list[str], step: int, load_image: Any, labels: np.ndarray, depth: np.ndarray,
+def _add_motion(name: str, order: list[str], i: int, step: int, load_image: Any, labels: np.ndarray, depth: np.ndarray,
                 conf: np.ndarray, cam: dict[str, Any], label_set: str, max_depth: float, motion_out: Path,
                 stats: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """Flat-ground ``depth, conf`` with two-view motion depth put in; writes the motion-only files."""
@@ -141,7 +141,6 @@ def _add_motion(name: str, order: list[str], step: int, load_image: Any, labels:
 
     for stale in (motion_out / f"{name}_conf.png", motion_out / f"{name}.png"):
         stale.unlink(missing_ok=True)  # an earlier run's motion depth for a frame that may now get none
-    i = order.index(name)
     j = i + step if i + step < len(order) else i - step
     if j < 0:
         stats["no_pose"] += 1
@@ -294,6 +293,7 @@ def run(args: argparse.Namespace) -> int:
     for seq, members in sequences.items():
         m = seq_meta[seq]
         order = sorted(members)
+        position = {n: i for i, n in enumerate(order)}
         ms = motion_stats.setdefault(seq, {"frames": 0, "no_pose": 0, "no_scale": 0, "pixels": 0,
                                            "agreement": []})
         for name in tqdm(members, desc=f"pseudo-depth: {seq}"):
@@ -304,16 +304,17 @@ def run(args: argparse.Namespace) -> int:
             depth, conf = pd.flat_ground_depth(labels, m["horizon"], m["camera_height"], m["focal"],
                                                label_set=label_set, max_depth=args.max_depth,
                                                horizon_error=args.horizon_error)
-            if (not args.overwrite and (out / f"{name}.png").is_file()
-                    and (out / f"{name}_conf.png").is_file()):
-                skipped += 1
-                continue
-            if args.motion_step:
-                depth, conf = _add_motion(name, order, args.motion_step, load_image, labels, depth, conf, m,
-                                          label_set, args.max_depth, motion_out, ms)
+            done = (not args.overwrite and (out / f"{name}.png").is_file()
+                    and (out / f"{name}_conf.png").is_file())
+            if args.motion_step and not done:
+                depth, conf = _add_motion(name, order, position[name], args.motion_step, load_image, labels,
+                                          depth, conf, m, label_set, args.max_depth, motion_out, ms)
             stats[seq][0] += depth.size
             stats[seq][1] += int((depth > 0).sum())
             stats[seq][2] += int((conf >= 0.5).sum())
+            if done:
+                skipped += 1
+                continue
             pd.write_pseudo_depth(out, name, depth, conf)
             written += 1
     if args.motion_step:

@@ -92,7 +92,7 @@ def relative_pose(gray_a: np.ndarray, gray_b: np.ndarray, intrinsics: np.ndarray
         return None
     if E is None or E.shape != (3, 3) or inl is None:
         return None
-    n, R, t, pose_mask = cv2.recoverPose(E, pa, pb, K, mask=inl.copy())
+    n, R, t, _ = cv2.recoverPose(E, pa, pb, K, mask=inl.copy())
     if n < min_matches:
         return None
     return R, t.reshape(3) / max(np.linalg.norm(t), 1e-12), int(n)
@@ -101,7 +101,7 @@ def relative_pose(gray_a: np.ndarray, gray_b: np.ndarray, intrinsics: np.ndarray
 def two_view_depth(image_a: np.ndarray, image_b: np.ndarray, intrinsics: np.ndarray,
                    static_a: np.ndarray | None = None, *, flow_error: float = 1.0,
                    max_relative_error: float = 0.2, max_flow_error: float = 1.0,
-                   max_epipolar: float = 1.0, min_matches: int = 40, min_texture: float = 0.0,
+                   max_epipolar: float = 1.0, min_matches: int = 40,
                    max_photometric: float = 12.0,
                    pose: tuple[np.ndarray, np.ndarray] | None = None) -> MotionDepth | None:
     """Depth of ``image_a`` (up to scale) from its parallax towards ``image_b``; None if the pose fails.
@@ -180,14 +180,9 @@ def two_view_depth(image_a: np.ndarray, image_b: np.ndarray, intrinsics: np.ndar
     # The point must lie in front of both cameras.
     zb = depth * rot[..., 2] + t[2]
     rel_err = flow_error / np.maximum(parallax, 1e-6)
-    # Flow on a surface without texture (a blank wall, clear tarmac) is only interpolated
-    # from its edges: keep pixels whose structure tensor has two strong directions.
-    texture = cv2.cornerMinEigenVal(ga, 7, 3) if min_texture > 0 else None
     ok = (static & inside & np.isfinite(fb) & (fb <= max_flow_error) & (epi <= max_epipolar)
           & (photometric <= max_photometric)
           & (depth > 0) & (zb > 0) & (rel_err < max_relative_error))
-    if texture is not None:
-        ok &= texture >= min_texture
     conf = np.where(ok, np.clip(1.0 - rel_err / max_relative_error, 0.0, 1.0), 0.0).astype(np.float32)
     out = np.where(ok, depth, 0.0).astype(np.float32)
     return MotionDepth(depth=out, confidence=conf, rotation=R, translation=t, matches=matches,
