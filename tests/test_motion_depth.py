@@ -123,7 +123,7 @@ def test_cli_motion_step_writes_motion_files_and_reports(tmp_path, pair, capsys)
     a, b, _ = pair
     labels = np.full((H, W), BUILDING, np.uint8)
     labels[: H // 3] = SKY
-    labels[H // 2:, 60:260] = ROAD  # a road for the horizon; its geometry does not match the walls
+    labels[H // 2:, 60:260] = ROAD  # a road for the horizon; the walls standing on it give the scale
     root, out = tmp_path / "camvid", tmp_path / "pd"
     _camvid_pair(root, a, b, labels)
     assert main(["pseudo-depth", "--root", str(root), "--out", str(out), "--focal", str(F), "--horizon",
@@ -135,6 +135,15 @@ def test_cli_motion_step_writes_motion_files_and_reports(tmp_path, pair, capsys)
     assert meta["sequences"]["SeqA"]["motion"]["frames"] + meta["sequences"]["SeqA"]["motion"]["no_scale"] + \
         meta["sequences"]["SeqA"]["motion"]["no_pose"] == 2
     assert pd.read_pseudo_depth(out, "SeqA_000") is not None
+    # A second run keeps the files and reports the same coverage.
+    first = re.search(r"valid [\d.]+ %.*", printed).group(0)
+    frames = meta["sequences"]["SeqA"]["motion"]["frames"]
+    assert frames > 0, meta["sequences"]["SeqA"]["motion"]
+    assert main(["pseudo-depth", "--root", str(root), "--out", str(out), "--focal", str(F), "--horizon",
+                 str(H // 3), "--motion-step", "1"]) == 0
+    again = capsys.readouterr().out
+    assert "2 already present" in again and first in again
+    assert json.loads((out / pd.META_FILE).read_text())["sequences"]["SeqA"]["motion"]["frames"] == frames
 
 
 def test_cli_motion_step_needs_images(tmp_path, capsys):

@@ -163,18 +163,34 @@ def _add_motion(name: str, order: list[str], i: int, step: int, load_image: Any,
     mconf = np.where((mdepth > 0) & (mdepth <= max_depth), motion.confidence, 0.0).astype(np.float32)
     mdepth = np.where(mconf > 0, mdepth, 0.0).astype(np.float32)
     on = np.isin(labels, pd.class_ids(label_set, md.MOTION_CLASSES)) & (mconf >= 0.5)
-    both = on & (depth > 0) & (conf >= 0.5)
-    if both.sum() >= 50:
-        agreement = float(np.median(np.abs(np.log(mdepth[both] / depth[both]))))
-        if agreement > 0.25:  # the scale held on the road but the standing things disagree
-            stats["no_scale"] += 1
-            return depth, conf
-        stats["agreement"].append(agreement)
-    stats["frames"] += 1
-    stats["pixels"] += int(on.sum())
+    agreement = _agreement(np.where(on, mdepth, 0.0), depth, conf)
+    if agreement is not None and agreement > 0.25:  # the scale held on the road but standing things disagree
+        stats["no_scale"] += 1
+        return depth, conf
+    _count_motion((np.where(on, mdepth, 0.0), None), depth, conf, stats)
     motion_out.mkdir(parents=True, exist_ok=True)
     pd.write_pseudo_depth(motion_out, name, np.where(on, mdepth, 0.0), np.where(on, mconf, 0.0))
     return md.merge(depth, conf, mdepth, mconf, labels, label_set)
+
+
+def _agreement(motion: np.ndarray, depth: np.ndarray, conf: np.ndarray) -> float | None:
+    """Median ``|log(motion / flat-ground)|`` where both place a pixel (flat confidence >= 0.5), if 50 or more."""
+    both = (motion > 0) & (depth > 0) & (conf >= 0.5)
+    if both.sum() < 50:
+        return None
+    return float(np.median(np.abs(np.log(motion[both] / depth[both]))))
+
+
+def _count_motion(motion: tuple[np.ndarray, Any] | None, depth: np.ndarray, conf: np.ndarray,
+                  stats: dict[str, Any]) -> None:
+    """Add one frame's motion depth (None: it has none) to its sequence's report."""
+    if motion is None:
+        return
+    agreement = _agreement(motion[0], depth, conf)
+    if agreement is not None:
+        stats["agreement"].append(agreement)
+    stats["frames"] += 1
+    stats["pixels"] += int((motion[0] > 0).sum())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -309,6 +325,10 @@ def run(args: argparse.Namespace) -> int:
             if args.motion_step and not done:
                 depth, conf = _add_motion(name, order, position[name], args.motion_step, load_image, labels,
                                           depth, conf, m, label_set, args.max_depth, motion_out, ms)
+            elif args.motion_step:  # an earlier run's frame: report what it holds
+                _count_motion(pd.read_pseudo_depth(motion_out, name), depth, conf, ms)
+                depth, kept_conf = pd.read_pseudo_depth(out, name)
+                conf = kept_conf if kept_conf is not None else (depth > 0).astype(np.float32)
             stats[seq][0] += depth.size
             stats[seq][1] += int((depth > 0).sum())
             stats[seq][2] += int((conf >= 0.5).sum())
