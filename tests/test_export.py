@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -257,3 +259,53 @@ def test_openvino_int8_quantizes_every_convolution_with_7_bit_weights_without_vn
     assert len(dense) > 20
     assert all(-64 <= without[n][1] and without[n][2] <= 64 for n in dense)
     assert max(with_vnni[n][2] for n in dense) == 127
+
+
+_SENDS = """
+import sys
+import openvino_telemetry.backend.backend_ga4 as ga4
+
+sent = []
+ga4.GA4Backend.send = lambda self, message: sent.append(message["events"][0]["name"])
+if sys.argv[1] == "hydranet":
+    import numpy as np
+
+    import hydranet
+    from hydranet.export.openvino import convert_to_openvino
+    from hydranet.export.quantize import quantize_openvino
+
+    graph = convert_to_openvino(hydranet.create_model("kitti6").eval(), (64, 96))
+    quantize_openvino(graph, [np.zeros((1, 3, 64, 96), np.float32)] * 2)
+else:
+    import openvino  # noqa: F401
+print(len(sent))
+"""
+
+
+@pytest.mark.parametrize("opted_in", [False, True])
+def test_openvino_and_nncf_send_no_telemetry_unless_the_user_opted_in(opted_in, tmp_path):
+    # OpenVINO's import and converter and NNCF send usage events unless the user opted out;
+    # offline, the process sending one was seen blocking a program's exit for minutes.
+    pytest.importorskip("nncf")
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    home.mkdir()
+    if opted_in:  # what OpenVINO's `opt_in_out --opt_in` writes
+        (home / "intel").mkdir()
+        (home / "intel" / "openvino_telemetry").write_text("1")
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "TF_BUILD", "JENKINS_URL")}
+    env["HOME"] = str(home)
+
+    def sends(what: str) -> int:
+        done = subprocess.run([sys.executable, "-c", _SENDS, what], env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return int(done.stdout.split()[-1])
+
+    assert sends("openvino") >= 1  # the recorder sees what OpenVINO sends by itself
+    if opted_in:
+        assert sends("hydranet") > 0  # an explicit opt-in is the user's choice and stands
+    else:
+        assert sends("hydranet") == 0

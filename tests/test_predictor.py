@@ -128,3 +128,44 @@ def test_three_task_model_adds_normals_to_the_panel():
     panel = pred.panel()
     assert panel.shape[1] == 5 * 64 + 6 * 4  # image | segmentation | overlay | depth | normals
     assert pred.depth_range == (0.0, 10.0) and len(pred.class_names) == 40
+
+
+class _SlowToBuild:
+    """The torch backend behind an engine cache whose every new input shape takes ``build`` seconds."""
+
+    def __init__(self, inner, build: float) -> None:
+        from hydranet.inference.backends.base import CompiledByShape, SetupClock
+
+        self.inner, self.config, self.build = inner, inner.config, build
+        self.setup = SetupClock()
+        self._engines = CompiledByShape(self._make, 4, self.setup)
+        self.concurrency = 3
+
+    def _make(self, shape):
+        import time
+
+        time.sleep(self.build)
+        return shape
+
+    def __call__(self, batch):
+        self._engines.get(tuple(batch.shape))
+        return self.inner(batch)
+
+    stream_call = __call__
+
+
+def test_making_an_engine_is_set_up_time_not_model_time(small_weights):
+    # The first call of a new size converts and compiles: reported apart, so that the
+    # network's ms/frame is its speed and not the one-off conversion's.
+    predictor = Predictor(small_weights, backend="torch")
+    predictor.backend = _SlowToBuild(predictor.backend, build=1.0)
+    for _ in range(2):
+        predictor.predict(scene(seed=1))
+    assert 1.0 <= predictor.setup_seconds < 1.5
+    # Several requests in flight that all wait for one build: none of the wait counts either.
+    images = [scene(40, 56, seed=s) for s in range(4)]
+    done = list(predictor.infer_many(images, lambda im: predictor.prepare(im)[None]))
+    assert all(out is not None and exc is None for _, out, exc in done)
+    assert 2.0 <= predictor.setup_seconds < 2.5
+    assert predictor.model_frames == 6
+    assert predictor.model_seconds < 0.5  # six small frames, measured ~0.05 s in all

@@ -45,8 +45,9 @@ class PlainOpenVINO:
         self._requests: dict[tuple[int, ...], object] = {}
 
     def _build(self, shape: tuple[int, ...]) -> object:
-        import openvino as ov
+        from ..export.openvino import import_openvino
 
+        ov = import_openvino()
         n, _, h, w = shape
         core = ov.Core()
         with tempfile.TemporaryDirectory() as tmp:
@@ -56,7 +57,7 @@ class PlainOpenVINO:
                               opset_version=17, dynamo=False)
             ov_model = core.read_model(str(path))
         if self.calibration is not None:
-            import nncf
+            import nncf  # after import_openvino: its telemetry is off
 
             items = [c.astype(np.float32) for c in self.calibration((h, w))]
             batches = [np.concatenate(items[i:i + n]) for i in range(0, len(items) - n + 1, n)] or \

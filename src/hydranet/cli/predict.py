@@ -277,13 +277,16 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
 
     stats = Stats(failed=len(problems))
-    start = time.perf_counter()
+    start, setup0 = time.perf_counter(), predictor.setup_seconds
     run_jobs(jobs, predictor, opts, args.every, stats=stats)
     seconds = time.perf_counter() - start
     fps = stats.frames / seconds if seconds > 0 else 0.0
+    setup = predictor.setup_seconds - setup0
+    made = f"; {setup:.1f} s before that making engines for new input sizes, kept for later runs" \
+        if setup >= 0.5 else ""
     print(f"done: {stats.images} image(s), {stats.videos} video(s), {stats.frames} frames in "
           f"{seconds:.1f} s; model {predictor.model_ms_per_frame:.1f} ms/frame "
-          f"({predictor.engine}), end to end {fps:.1f} frames/s; outputs in {args.out}")
+          f"({predictor.engine}{made}), end to end {fps:.1f} frames/s; outputs in {args.out}")
     if unknown_camera and stats.exif_cameras:
         print(f"camera: from the EXIF focal length for {stats.exif_cameras} of {stats.images} image(s), "
               f"{ASSUMED_HFOV_DEG:g} degrees assumed for the rest")

@@ -187,8 +187,10 @@ def _run_any_runtime(path: str, x: np.ndarray) -> list[np.ndarray] | None:
     if ort is not None:
         session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
         return session.run(None, {INPUT_NAME: x})
+    from .openvino import import_openvino
+
     try:
-        import openvino as ov
+        ov = import_openvino()
     except ImportError:
         return None
     # f32 explicitly: on CPUs with AMX / AVX512_BF16 the plugin's default is bf16, whose

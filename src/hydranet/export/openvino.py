@@ -39,9 +39,50 @@ def cpu_threads() -> int:
         return os.cpu_count() or 1
 
 
+def no_telemetry() -> None:
+    """Keep OpenVINO's converter and NNCF from sending usage telemetry from this process.
+
+    Both send it unless the user opted out with OpenVINO's ``opt_in_out --opt_out``, from a
+    forked process; on a machine without a network that process was seen blocked in a DNS
+    lookup that SIGTERM cannot interrupt, holding the whole program at exit (a test run: over
+    15 minutes). hydranet uses no network at run time, so here only a user's explicit opt-in
+    counts as consent: the tools ask ``OptInChecker.check`` whenever they (re)initialise their
+    shared ``Telemetry`` instance, and an instance made before this call is corrected too.
+    """
+    try:
+        from openvino_telemetry import Telemetry
+        from openvino_telemetry.utils.opt_in_checker import ConsentCheckResult, OptInChecker
+    except ImportError:
+        return
+    try:
+        if not getattr(OptInChecker.check, "hydranet_explicit_only", False):
+            original = OptInChecker.check
+
+            def check(self, enable_opt_in_dialog=False, disable_in_ci=False):  # noqa: ANN001
+                # No dialog ever, and no consent from a missing consent file.
+                result = original(self, False, disable_in_ci)
+                return result if result == ConsentCheckResult.ACCEPTED else ConsentCheckResult.DECLINED
+
+            check.hydranet_explicit_only = True  # type: ignore[attr-defined]
+            OptInChecker.check = check
+        instance = getattr(Telemetry, "_SingletonMetaClass__single_instance", None)
+        if instance is not None:
+            instance.consent = OptInChecker().check(False, True) == ConsentCheckResult.ACCEPTED
+    except Exception:  # noqa: BLE001 - another telemetry version: nothing to switch off here
+        pass
+
+
+def import_openvino() -> Any:
+    """The ``openvino`` module, imported with :func:`no_telemetry` first (its import sends an event)."""
+    no_telemetry()
+    import openvino
+
+    return openvino
+
+
 def convert_to_openvino(model: HydraNet, size: tuple[int, int] | None = None):
     """An ``openvino.Model`` of ``model`` (fp32), dynamic in batch / height / width unless ``size``."""
-    import openvino as ov
+    ov = import_openvino()
 
     with tempfile.TemporaryDirectory(prefix="hydranet-ov-") as tmp:
         onnx_path = export_onnx(model, Path(tmp) / "model.onnx", size=size)
@@ -77,7 +118,7 @@ def read_rt_metadata(ov_model, path: str | Path = "model") -> tuple[ModelConfig,
 
 def save_openvino(ov_model, path: str | Path) -> Path:
     """Write the IR pair ``path`` (.xml) and its .bin, weights uncompressed (fp32), atomically."""
-    import openvino as ov
+    ov = import_openvino()
 
     path = Path(path)
     if path.suffix != ".xml":
@@ -96,7 +137,7 @@ def save_openvino(ov_model, path: str | Path) -> Path:
 
 def read_openvino(path: str | Path):
     """``(ov.Model, config, precision)`` from an IR .xml written by hydranet (or a hydranet .onnx)."""
-    import openvino as ov
+    ov = import_openvino()
 
     path = Path(path)
     if not path.is_file():
@@ -131,7 +172,7 @@ def compile_openvino(ov_model, shape: tuple[int, ...] | None = None, precision: 
     ``streams``: that many requests run at once, the ``threads`` shared among them
     (throughput mode).
     """
-    import openvino as ov
+    ov = import_openvino()
 
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")

@@ -34,6 +34,9 @@ def quantize_openvino(ov_model, batches: Sequence[np.ndarray]):
       earlier settings (mixed preset, first and output convolutions in fp32) and 23.1 for
       the plain INT8 export.
     """
+    from .openvino import no_telemetry
+
+    no_telemetry()
     import nncf
 
     from .cpu import has_vnni

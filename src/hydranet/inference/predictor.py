@@ -200,7 +200,9 @@ class Predictor:
     or ``(fx, fy, cx, cy)``), which makes a camera-aware model's depth metric; a call's own
     ``intrinsics`` overrides it.
 
-    ``model_seconds`` / ``model_frames`` accumulate the time spent inside the backend.
+    ``model_seconds`` / ``model_frames`` accumulate the time spent inside the backend running
+    the network; :attr:`setup_seconds` is the time it spent making an engine for a new input
+    size instead (conversion, INT8 calibration, compilation: once per size, then cached).
     """
 
     def __init__(self, weights: str | Path | HydraNet = "default", backend: str = "auto",
@@ -261,11 +263,25 @@ class Predictor:
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """Run the backend on a batch of :meth:`prepare` outputs (stacked); raw quarter-resolution
         outputs."""
-        start = time.perf_counter()
+        start, waited = time.perf_counter(), self._waited()
         outputs = self.backend(batch)
-        self.model_seconds += time.perf_counter() - start
-        self.model_frames += int(batch.shape[0])
+        self._account(time.perf_counter() - start, self._waited() - waited, 1, int(batch.shape[0]))
         return outputs
+
+    @property
+    def setup_seconds(self) -> float:
+        """Seconds the backend spent making engines for new input sizes (0 for PyTorch)."""
+        clock = getattr(self.backend, "setup", None)
+        return clock.seconds if clock is not None else 0.0
+
+    def _waited(self) -> float:
+        clock = getattr(self.backend, "setup", None)
+        return clock.waited() if clock is not None else 0.0
+
+    def _account(self, seconds: float, waited: float, in_flight: int, frames: int) -> None:
+        # A call that waited for an engine to be made counts that wait as set-up, not model time.
+        self.model_seconds += max(0.0, seconds - waited) / in_flight
+        self.model_frames += frames
 
     def infer_many(self, items: Iterable[T], batch_of: Callable[[T], np.ndarray | None]
                    ) -> Iterator[tuple[T, dict[str, np.ndarray] | None, BaseException | None]]:
@@ -284,11 +300,11 @@ class Predictor:
             batch = batch_of(item)
             if batch is None:
                 return None
-            start = time.perf_counter()
+            start, waited = time.perf_counter(), self._waited()
             outputs = call(batch)
             with lock:  # time per frame: requests overlap, so their time is shared
-                self.model_seconds += (time.perf_counter() - start) / in_flight
-                self.model_frames += int(batch.shape[0])
+                self._account(time.perf_counter() - start, self._waited() - waited, in_flight,
+                              int(batch.shape[0]))
             return outputs
 
         return ordered_map(run, items, in_flight)

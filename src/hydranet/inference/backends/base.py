@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -85,31 +86,73 @@ class GraphsBySize:
         return self._graphs[size]
 
 
-class CompiledByShape:
-    """The last ``capacity`` compiled runners by full input shape (each is specialised to it)."""
+class SetupClock:
+    """Seconds a backend spent making engines (export, quantization, compilation), not running them.
 
-    def __init__(self, build: Callable[[tuple[int, ...]], Any], capacity: int = 4) -> None:
+    ``seconds`` is the time spent building; :meth:`waited` the time the calling thread spent
+    in :meth:`CompiledByShape.get` (building, or waiting for another thread's build), which is
+    what a caller timing its own requests has to leave out.
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def add(self, seconds: float) -> None:
+        with self._lock:
+            self.seconds += seconds
+
+    def add_wait(self, seconds: float) -> None:
+        self._local.seconds = self.waited() + seconds
+
+    def waited(self) -> float:
+        return getattr(self._local, "seconds", 0.0)
+
+
+class CompiledByShape:
+    """The last ``capacity`` compiled runners by full input shape (each is specialised to it).
+
+    Building one (and the graph it needs) is timed on ``clock``, so that a first call's
+    conversion is not reported as the network's speed.
+    """
+
+    def __init__(self, build: Callable[[tuple[int, ...]], Any], capacity: int = 4,
+                 clock: SetupClock | None = None) -> None:
         self._build = build
         self.capacity = capacity
+        self.clock = clock
         self._items: OrderedDict[tuple[int, ...], Any] = OrderedDict()
         self._lock = threading.Lock()  # streamed inference asks from several threads
 
     def get(self, shape: tuple[int, ...]) -> Any:
-        with self._lock:
-            item = self._items.get(shape)
-            if item is None:
-                item = self._items[shape] = self._build(shape)
-                if len(self._items) > self.capacity:
-                    self._items.popitem(last=False)
-            else:
-                self._items.move_to_end(shape)
-            return item
+        called = time.perf_counter()
+        try:
+            with self._lock:
+                item = self._items.get(shape)
+                if item is None:
+                    start = time.perf_counter()
+                    try:
+                        item = self._items[shape] = self._build(shape)
+                    finally:
+                        if self.clock is not None:
+                            self.clock.add(time.perf_counter() - start)
+                    if len(self._items) > self.capacity:
+                        self._items.popitem(last=False)
+                else:
+                    self._items.move_to_end(shape)
+                return item
+        finally:
+            if self.clock is not None:  # this thread's wait, for its own build or another's
+                self.clock.add_wait(time.perf_counter() - called)
 
 
 class ExportedBackend:
-    """Shared by the backends that run exported graphs: where they came from, what size."""
+    """Shared by the backends that run exported graphs: where they came from, what size, and
+    the time spent making engines (``setup``)."""
 
     _graphs: GraphsBySize
+    setup: SetupClock
 
     @property
     def fixed_size(self) -> Size | None:

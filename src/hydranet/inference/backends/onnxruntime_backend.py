@@ -22,7 +22,7 @@ from ...export.onnx import (
 from ...export.openvino import cpu_threads
 from ...export.quantize import quantize_onnx
 from ...model import HydraNet
-from .base import CompiledByShape, ExportedBackend, GraphsBySize, Size, check_batch
+from .base import CompiledByShape, ExportedBackend, GraphsBySize, SetupClock, Size, check_batch
 
 PRECISIONS = ("fp32", "int8")
 # Sessions kept per input shape (each is specialised to it, ~5% faster than a dynamic one).
@@ -79,7 +79,8 @@ class OnnxRuntimeBackend(ExportedBackend):
             self._graphs.prepare_dynamic()
         else:
             self._graphs.add(fixed_size, self._quantize(path, fixed_size) if self._quantize_files else path)
-        self._sessions = CompiledByShape(self._open_session, _MAX_SESSIONS)
+        self.setup = SetupClock()
+        self._sessions = CompiledByShape(self._open_session, _MAX_SESSIONS, self.setup)
 
     def _prepare(self, size: Size | None) -> Path:
         tag = "dynamic" if size is None else f"{size[0]}x{size[1]}"
