@@ -366,7 +366,7 @@ def test_depth_range_sets_the_ends_of_the_colour_map(tmp_path, small_weights):
     Image.fromarray(scene(seed=4)).save(tmp_path / "a.png")
     out = tmp_path / "out"
     assert predict(tmp_path / "a.png", "--weights", small_weights, "--out", out, "--save", "depth,raw",
-                   "--depth-range", "16,23", "--image-format", "png") == 0
+                   "--depth-range", "16,23", "--depth-scale", "linear", "--image-format", "png") == 0
     depth = np.load(out / "a_raw_depth.npy")
     colours = decode(out / "a_depth.png")[:, :, ::-1]
     lut = colormap_lut("plasma").reshape(256, 3)
@@ -376,11 +376,11 @@ def test_depth_range_sets_the_ends_of_the_colour_map(tmp_path, small_weights):
     assert np.all(colours[near] == lut[0]) and np.all(colours[far] == lut[255])
     index = np.clip(np.rint((np.maximum(depth, 16) - 16) * 255 / 7), 0, 255).astype(int)
     assert (colours == lut[index]).all(axis=2).mean() > 0.999  # rounding ties aside
-    # The default range (the model's 0-80 m) colours the same depths otherwise.
+    # The defaults, the model's range (0-80 m) on a log scale (from 1 m), colour them otherwise.
     assert predict(tmp_path / "a.png", "--weights", small_weights, "--out", tmp_path / "default",
                    "--save", "depth", "--image-format", "png") == 0
     default = decode(tmp_path / "default" / "a_depth.png")[:, :, ::-1]
-    index = np.clip(np.rint(depth * 255 / 80), 0, 255).astype(int)
+    index = np.clip(np.rint(np.log(np.maximum(depth, 1.0)) * 255 / np.log(80.0)), 0, 255).astype(int)
     assert (default == lut[index]).all(axis=2).mean() > 0.999
     assert (default != colours).any(axis=2).mean() > 0.9
 

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from hydranet.inference.render import (BACKGROUND, colorize_depth, colorize_labels, colormap_lut,
-                                       depth_colorbar, legend_strip, make_panel, overlay)
+from hydranet.inference.render import (BACKGROUND, _log_ticks, colorize_depth, colorize_labels, colormap_lut,
+                                       colour_range, depth_colorbar, legend_strip, make_panel, overlay)
 from hydranet.labels import KITTI6, NYUD40
 
 PALETTE = KITTI6.palette_array()
@@ -41,17 +41,34 @@ def test_colorize_depth_is_linear_over_the_range_with_invalid_pixels_black():
     ref = cv2.applyColorMap(np.arange(256, dtype=np.uint8)[:, None], cv2.COLORMAP_PLASMA)[:, 0, ::-1]
     np.testing.assert_array_equal(lut, ref)
     depth = np.array([[0.5, 10.0, 40.0, 80.0, 200.0, np.nan, 0.0, np.inf]], np.float32)
-    out = colorize_depth(depth, (0.0, 80.0), "plasma")
+    out = colorize_depth(depth, (0.0, 80.0), "plasma", scale="linear")
     np.testing.assert_array_equal(out[0, 0], lut[2])      # 0.5 m -> round(1.59) = 2
     np.testing.assert_array_equal(out[0, 1], lut[32])     # 10 m -> 31.875 -> 32
     np.testing.assert_array_equal(out[0, 2], lut[128])    # 40 m -> 127.5 -> 128
     np.testing.assert_array_equal(out[0, 3], lut[255])
     np.testing.assert_array_equal(out[0, 4], lut[255])    # clipped
     np.testing.assert_array_equal(out[0, 5:], 0)          # NaN, 0 (no depth), inf
-    auto = colorize_depth(np.linspace(1, 2, 100, dtype=np.float32).reshape(10, 10))
+    auto = colorize_depth(np.linspace(1, 2, 100, dtype=np.float32).reshape(10, 10), scale="linear")
     assert auto[0, 0].tolist() == lut[0].tolist() and auto[-1, -1].tolist() == lut[255].tolist()
     with pytest.raises(ValueError, match="unknown colour map"):
         colorize_depth(depth, (0, 80), "rainbowz")
+
+
+def test_colorize_depth_log_scale_by_hand_values():
+    # The default: equal ratios of distance get equal steps of colour; a range from 0 starts
+    # at 1/80 of its far end (1 m for 0-80 m).
+    lut = colormap_lut("plasma")
+    depth = np.array([[0.5, 1.0, 2.0, 10.0, 80.0, 200.0, 0.0, np.nan]], np.float32)
+    out = colorize_depth(depth, (0.0, 80.0))
+    for i, index in enumerate([0, 0, 40, 134, 255, 255]):  # 255 ln(d) / ln(80): 2 m 40.3, 10 m 134.0
+        np.testing.assert_array_equal(out[0, i], lut[index])
+    np.testing.assert_array_equal(out[0, 6:], 0)
+    assert colour_range((0.0, 80.0)) == (1.0, 80.0) and colour_range((0.0, 80.0), "linear") == (0.0, 80.0)
+    assert colour_range((5.0, 50.0)) == (5.0, 50.0)
+    # Its colour bar: 1-2-5 steps and the far end.
+    assert _log_ticks(1.0, 80.0) == [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 80.0]
+    with pytest.raises(ValueError, match="unknown depth scale"):
+        colorize_depth(depth, (0, 80), scale="sqrt")
 
 
 def test_legend_strip_shows_every_class_colour_and_wraps():

@@ -24,7 +24,7 @@ from ..inference.camera import ASSUMED_HFOV_DEG, camera_record
 from ..inference.media import FULL_DECODE_PIXELS, MAX_PIXELS, VIDEO_FORMATS
 from ..inference.outputs import PICTURE_FORMATS, SAVE_KINDS, OutputOptions, existing
 from ..inference.predictor import PRECISIONS, Predictor
-from ..inference.render import COLORMAPS
+from ..inference.render import COLORMAPS, DEPTH_SCALES
 from ..inference.runner import Stats, collect_inputs, plan_jobs, report_error, run_jobs
 from .options import parse_camera, parse_inference_size
 
@@ -96,6 +96,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--alpha", type=float, default=0.5, help="overlay opacity (default 0.5)")
     parser.add_argument("--colormap", default="plasma", choices=sorted(COLORMAPS),
                         help="depth colour map (default plasma, as the reference notebooks)")
+    parser.add_argument("--depth-scale", default="log", choices=DEPTH_SCALES,
+                        help="how depth maps to colours: log (default: 2 against 4 m looks as different "
+                             "as 20 against 40 m, so near and far both show) or linear (the reference "
+                             "notebooks' look)")
     parser.add_argument("--pointcloud", action="store_true",
                         help="write a coloured PLY point cloud back-projected from depth (the camera: "
                              "--intrinsics/--calib, else each image's EXIF focal length)")
@@ -225,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
         save=parse_list(args.save, SAVE_KINDS, "--save"), image_format=args.image_format,
         video_formats=parse_list(args.video_format, VIDEO_FORMATS, "--video-format"),
         depth_range=parse_range(args.depth_range), alpha=args.alpha, cmap=args.colormap,
+        depth_scale=args.depth_scale,
         pointcloud=args.pointcloud, bev=args.bev, point_colors=args.point_colors,
         panel_height=args.panel_height,
         intrinsics=parse_camera(args.intrinsics, args.calib),

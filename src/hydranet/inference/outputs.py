@@ -50,6 +50,7 @@ class OutputOptions:
     depth_range: tuple[float, float] | None = None
     alpha: float = 0.5
     cmap: str = "plasma"
+    depth_scale: str = "log"
     pointcloud: bool = False
     bev: bool = False
     intrinsics: Intrinsics | None = None
@@ -88,13 +89,13 @@ def render(kind: str, pred: Prediction, opts: OutputOptions) -> np.ndarray:
     """One of ``VISUALS`` as a uint8 RGB picture."""
     if kind == "panel":
         return pred.panel(depth_range=opts.depth_range, alpha=opts.alpha, cmap=opts.cmap,
-                          tile_height=opts.panel_height)
+                          tile_height=opts.panel_height, depth_scale=opts.depth_scale)
     if kind == "overlay":
         return pred.overlay(opts.alpha)
     if kind == "segmentation":
         return pred.colorize()
     if kind == "depth":
-        return colorize_depth(pred.depth, opts.depth_range or pred.depth_range, opts.cmap)
+        return colorize_depth(pred.depth, opts.depth_range or pred.depth_range, opts.cmap, scale=opts.depth_scale)
     raise ValueError(f"unknown picture {kind!r}")
 
 

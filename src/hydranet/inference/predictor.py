@@ -28,7 +28,7 @@ from .camera import CameraOption, as_intrinsics
 from .pipeline import (Outputs, SizeOption, as_rgb_image, check_size, plan_input, postprocess, prepare,
                        resize_image)
 from .render import (Box, cached_depth_colorbar, cached_legend_strip, colorize_depth, colorize_labels,
-                     colorize_normals, make_panel, overlay, panel_grid)
+                     colorize_normals, colour_range, make_panel, overlay, panel_grid)
 from .threads import ordered_map
 
 Size = tuple[int, int]
@@ -118,15 +118,16 @@ class Prediction:
         return overlay(self.image, self.labels, self.palette, alpha)
 
     def depth_colormap(self, depth_range: tuple[float, float] | None = None,
-                       cmap: str = "plasma") -> np.ndarray:
-        """Depth as colours over ``depth_range`` (default: the model's fixed range)."""
+                       cmap: str = "plasma", scale: str = "log") -> np.ndarray:
+        """Depth as colours over ``depth_range`` (default: the model's fixed range), on a
+        ``log`` or ``linear`` scale (see :func:`colorize_depth`)."""
         if self.depth is None:
             raise ValueError("this model predicts no depth")
-        return colorize_depth(self.depth, depth_range or self.depth_range, cmap)
+        return colorize_depth(self.depth, depth_range or self.depth_range, cmap, scale=scale)
 
     def panel(self, columns: int | None = None, tile_height: int | None = None,
               depth_range: tuple[float, float] | None = None, alpha: float = 0.5,
-              cmap: str = "plasma", legend: bool = True) -> np.ndarray:
+              cmap: str = "plasma", legend: bool = True, depth_scale: str = "log") -> np.ndarray:
         """image | segmentation | overlay | depth (| normals), captioned, with legends.
 
         ``columns`` defaults to one row, or two columns for images wider than 2:1 (KITTI).
@@ -135,10 +136,10 @@ class Prediction:
         colours = self.colorize()
         tiles = [self.image, colours, overlay(self.image, self.labels, self.palette, alpha, colours)]
         if self.depth is not None:
-            tiles.append(self.depth_colormap(rng, cmap))
+            tiles.append(self.depth_colormap(rng, cmap, depth_scale))
         if self.normals is not None:
             tiles.append(colorize_normals(self.normals))
-        titles = self._panel_titles(rng)
+        titles = self._panel_titles(rng, depth_scale)
         columns = columns or self._panel_columns(len(tiles))
         strips = []
         if legend:
@@ -153,26 +154,28 @@ class Prediction:
             if names:
                 strips.append(lambda w: cached_legend_strip(names, swatches, w, th))
             if self.depth is not None:
-                strips.append(lambda w: cached_depth_colorbar(rng, w, cmap, th))
+                strips.append(lambda w: cached_depth_colorbar(rng, w, cmap, th, depth_scale))
         return make_panel(tiles, titles, legend=strips or None, columns=columns,
                           tile_height=tile_height)
 
     def panel_boxes(self, columns: int | None = None, tile_height: int | None = None,
-                    depth_range: tuple[float, float] | None = None) -> list[tuple[str, Box]]:
+                    depth_range: tuple[float, float] | None = None,
+                    depth_scale: str = "log") -> list[tuple[str, Box]]:
         """``(caption, (x, y, width, height))`` of every picture in :meth:`panel`, in panel pixels.
 
         Each picture shows the whole image, so a panel pixel inside a box maps back to the
         image pixel ``((px - x) * W / width, (py - y) * H / height)``.
         """
-        titles = self._panel_titles(depth_range or self.depth_range)
+        titles = self._panel_titles(depth_range or self.depth_range, depth_scale)
         grid = panel_grid([self.size] * len(titles), True, columns or self._panel_columns(len(titles)),
                           tile_height)
         return list(zip(titles, grid.boxes))
 
-    def _panel_titles(self, rng: tuple[float, float]) -> list[str]:
+    def _panel_titles(self, rng: tuple[float, float], depth_scale: str) -> list[str]:
         titles = ["image", "segmentation", "overlay"]
         if self.depth is not None:
-            titles.append(f"depth {rng[0]:g}-{rng[1]:g} m")
+            lo, hi = colour_range(rng, depth_scale)
+            titles.append(f"depth {lo:g}-{hi:g} m" + (", log scale" if depth_scale == "log" else ""))
         if self.normals is not None:
             titles.append("surface normals")
         return titles

@@ -100,14 +100,36 @@ def colormap_lut(cmap: str = "plasma") -> np.ndarray:
     return lut
 
 
-def colorize_depth(depth: np.ndarray, depth_range: tuple[float, float] | None = None,
-                   cmap: str = "plasma", invalid_color: Sequence[int] = (0, 0, 0)) -> np.ndarray:
-    """Depth ``(H, W)`` in metres -> RGB uint8, linear over ``depth_range`` (near = dark end).
+DEPTH_SCALES: tuple[str, ...] = ("log", "linear")
 
-    The reference notebooks show KITTI depth on a fixed 0-80 m ``plasma`` scale; a fixed range
-    keeps colours comparable across images and video frames. Without a range, the 2nd-98th
-    percentile of the valid values is used. Non-finite and non-positive depths are
-    ``invalid_color`` (ground truth marks missing depth with 0).
+
+def colour_range(depth_range: tuple[float, float], scale: str = "log") -> tuple[float, float]:
+    """The depths that the two ends of the colour map stand for.
+
+    A log scale cannot start at 0: a range that does starts at 1/80 of its far end instead
+    (1 m for the 0-80 m of driving models).
+    """
+    if scale not in DEPTH_SCALES:
+        raise ValueError(f"unknown depth scale {scale!r}; choose from {', '.join(DEPTH_SCALES)}")
+    lo, hi = float(depth_range[0]), float(depth_range[1])
+    if scale == "log" and not lo > 0:
+        lo = hi / 80.0 if hi > 0 else 1e-3
+    if not hi > lo:
+        hi = lo * (1 + 1e-6) + 1e-6
+    return lo, hi
+
+
+def colorize_depth(depth: np.ndarray, depth_range: tuple[float, float] | None = None,
+                   cmap: str = "plasma", invalid_color: Sequence[int] = (0, 0, 0),
+                   scale: str = "log") -> np.ndarray:
+    """Depth ``(H, W)`` in metres -> RGB uint8 over ``depth_range`` (near = dark end).
+
+    ``scale="log"`` (the default) spreads the colours evenly over ratios of distance, so 2 m
+    against 4 m differs as much as 20 m against 40 m: a street scene's near half is not one
+    colour. ``"linear"`` is the reference notebooks' look (KITTI on a fixed 0-80 m
+    ``plasma`` scale). A fixed range keeps colours comparable across images and video
+    frames; without one the 2nd-98th percentile of the valid values is used. Non-finite and
+    non-positive depths are ``invalid_color`` (ground truth marks missing depth with 0).
     """
     depth = np.asarray(depth, dtype=np.float32)
     if depth.ndim != 2:
@@ -115,16 +137,16 @@ def colorize_depth(depth: np.ndarray, depth_range: tuple[float, float] | None = 
     valid = np.isfinite(depth) & (depth > 0)
     if depth_range is None:
         values = depth[valid]
-        lo, hi = (np.percentile(values, [2, 98]) if values.size else (0.0, 1.0))
-    else:
-        lo, hi = depth_range
-    lo, hi = float(lo), float(hi)
-    if not hi > lo:
-        hi = lo + 1e-6
-    scale = 255.0 / (hi - lo)
+        depth_range = tuple(np.percentile(values, [2, 98])) if values.size else (0.0, 1.0)
+    lo, hi = colour_range(depth_range, scale)  # type: ignore[arg-type]
+    values = np.maximum(depth, np.float32(lo))
+    if scale == "log":
+        values = cv2.log(np.where(valid, values, np.float32(lo)))
+        lo, hi = math.log(lo), math.log(hi)
+    scale_factor = 255.0 / (hi - lo)
     # saturate(round(|(max(d, lo) - lo) * scale|)) in one OpenCV pass; the max() keeps abs()
     # from folding depths below lo back into range. Invalid pixels are painted afterwards.
-    index = cv2.convertScaleAbs(np.maximum(depth, np.float32(lo)), alpha=scale, beta=-lo * scale)
+    index = cv2.convertScaleAbs(values, alpha=scale_factor, beta=-lo * scale_factor)
     out = _lut3(index, colormap_lut(cmap).reshape(256, 1, 3))
     if not valid.all():
         out[~valid] = invalid_color
@@ -223,11 +245,18 @@ def _nice_step(span: float, max_ticks: int) -> float:
     return 10 * magnitude
 
 
+def _log_ticks(lo: float, hi: float) -> list[float]:
+    """1-2-5 steps within ``[lo, hi]``, and ``hi`` itself."""
+    ticks = [m * 10.0 ** k for k in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+             for m in (1, 2, 5)]
+    return [t for t in ticks if lo * (1 - 1e-9) <= t < hi * (1 - 1e-9)] + [hi]
+
+
 def depth_colorbar(depth_range: tuple[float, float], width: int, cmap: str = "plasma",
                    text_height: int | None = None, unit: str = "m",
-                   background: Sequence[int] = BACKGROUND) -> np.ndarray:
-    """A horizontal colour bar for ``colorize_depth`` with ticks labelled in metres."""
-    lo, hi = float(depth_range[0]), float(depth_range[1])
+                   background: Sequence[int] = BACKGROUND, scale: str = "log") -> np.ndarray:
+    """A horizontal colour bar for ``colorize_depth`` (same ``scale``) with ticks labelled in metres."""
+    lo, hi = colour_range(depth_range, scale)
     width = int(width)
     th = int(text_height or max(12, min(32, width // 50)))
     pad = max(3, th // 3)
@@ -246,15 +275,32 @@ def depth_colorbar(depth_range: tuple[float, float], width: int, cmap: str = "pl
     ramp = np.linspace(0, 255, x1 - x0).round().astype(np.uint8)
     canvas[pad: pad + bar_h, x0:x1] = colormap_lut(cmap)[ramp][None]
     widest = text_size(f"{hi:g}" if label else f"{hi:g} {unit}", th)[0] + 6 * pad
-    step = _nice_step(hi - lo, max(1, (x1 - x0) // widest))
-    tick = math.ceil(lo / step) * step
-    while tick <= hi + 1e-9:
-        x = x0 + int(round((tick - lo) / (hi - lo) * (x1 - x0 - 1))) if hi > lo else x0
+    if scale == "log":
+        span = math.log(hi / lo)
+
+        def position(t: float) -> int:
+            return x0 + int(round(math.log(t / lo) / span * (x1 - x0 - 1)))
+
+        ticks: list[float] = []
+        for t in _log_ticks(lo, hi):  # left to right, none closer than a label's width
+            if ticks and position(t) - position(ticks[-1]) < widest:
+                if t != hi:
+                    continue
+                ticks.pop()  # the far end's label replaces a crowded last step
+            ticks.append(t)
+    else:
+        def position(t: float) -> int:
+            return x0 + int(round((t - lo) / (hi - lo) * (x1 - x0 - 1)))
+
+        step = _nice_step(hi - lo, max(1, (x1 - x0) // widest))
+        first = math.ceil(lo / step) * step
+        ticks = [first + i * step for i in range(int((hi + 1e-9 - first) // step) + 1)]
+    for tick in ticks:
+        x = position(tick)
         cv2.line(canvas, (x, pad + bar_h), (x, pad + bar_h + pad), TEXT_COLOR, 1)
         text = f"{tick:g}" if label else f"{tick:g} {unit}"
         tw, _ = text_size(text, th)
         put_text(canvas, text, (min(max(x - tw // 2, 0), width - tw), pad + bar_h + pad + 1), th)
-        tick += step
     return canvas
 
 
@@ -264,8 +310,8 @@ def _cached_strip(kind: str, key: tuple, width: int, text_height: int | None) ->
         names, palette = key
         strip = legend_strip(names, np.frombuffer(palette, np.uint8).reshape(-1, 3), width, text_height)
     else:
-        depth_range, cmap = key
-        strip = depth_colorbar(depth_range, width, cmap, text_height)
+        depth_range, cmap, scale = key
+        strip = depth_colorbar(depth_range, width, cmap, text_height, scale=scale)
     strip.setflags(write=False)
     return strip
 
@@ -279,10 +325,10 @@ def cached_legend_strip(class_names: Sequence[str], palette: np.ndarray | Sequen
 
 
 def cached_depth_colorbar(depth_range: tuple[float, float], width: int, cmap: str = "plasma",
-                          text_height: int | None = None) -> np.ndarray:
+                          text_height: int | None = None, scale: str = "log") -> np.ndarray:
     """``depth_colorbar``, remembered (read-only array)."""
     rng = (float(depth_range[0]), float(depth_range[1]))
-    return _cached_strip("colorbar", (rng, cmap), int(width), text_height)
+    return _cached_strip("colorbar", (rng, cmap, scale), int(width), text_height)
 
 
 def _fitted_width(height: int, width: int, target: int) -> int:
