@@ -118,6 +118,21 @@ def test_eval_depth_folder_under_corruptions(tmp_path, capsys, one_thread):
     assert (tmp_path / "d_depth.png").is_file() and not (tmp_path / "d_segmentation.png").exists()
 
 
+def test_eval_depth_folder_says_which_images_had_no_camera(tmp_path, capsys, one_thread):
+    # Camera-aware weights make depth metric for each image's intrinsics; an image without
+    # intrinsics/NAME.txt is scored with the assumed field of view, and the run says so.
+    root = tmp_path / "frames"
+    for sub in ("images", "depth"):
+        (root / sub).mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (32, 40, 3), dtype=np.uint8)).save(root / "images" / "only.png")
+    Image.fromarray(rng.integers(256, 256 * 40, (32, 40)).astype(np.uint16)).save(root / "depth" / "only.png")
+    assert main(["eval", "--dataset", "depth_folder", "--root", str(root), "--backend", "torch"]) == 0
+    out = capsys.readouterr().out
+    assert "(1 of 1 image(s) without intrinsics/NAME.txt: a 60 degree horizontal field of view assumed)" in out
+    assert "row-only map: not computed, it needs at least two images" in out
+
+
 def test_pseudo_labels_fill_missing_segmentation(tiny, tmp_path, capsys):
     weights, data = tiny
     out = tmp_path / "pseudo"

@@ -196,6 +196,25 @@ def test_table_lists_images_and_overall_rows(root: Path) -> None:
     assert "model med" not in format_real_depth_table(only_metric)
 
 
+def test_one_image_gets_no_row_only_map_and_images_without_a_camera_are_counted(root: Path) -> None:
+    r = evaluate_depth_images(_predict, DepthFolder(root), progress=False)
+    assert [e["intrinsics"] for e in r["images"]] == [True, False]
+    assert r["overall"]["without_intrinsics"] == 1 and "row" in r["methods"]
+    # With one image there are no other images to take a row profile from: the row-only map is
+    # left out (a flat stand-in would only repeat the constant and count as a win against it).
+    (root / "depth" / "b.png").unlink()
+    (root / "images" / "b.jpg").unlink()
+    one = evaluate_depth_images(_predict, DepthFolder(root), progress=False)
+    assert "row" not in one["methods"] and "row" not in one["images"][0]["errors"]
+    assert one["settings"]["row"].startswith("not computed")
+    table = format_real_depth_table(one)
+    assert "row-only map: not computed, it needs at least two images" in table
+    header = [c for c in table.splitlines()[3].split("  ") if c.strip()]
+    assert "than: constant 1/1 images" in table and "row" not in [c.strip() for c in header]
+    assert "row oracle" in [c.strip() for c in header]
+    assert one["overall"]["without_intrinsics"] == 0
+
+
 def test_wrong_prediction_size_is_an_error(root: Path) -> None:
     with pytest.raises(InputError, match="predict depth HxW at the image's size"):
         evaluate_depth_images(lambda im, k: np.ones((4, 6)), DepthFolder(root), progress=False)

@@ -97,6 +97,7 @@ def _options(items: list[str]) -> dict[str, Any]:
 def run_real_depth(args: argparse.Namespace, model: Any, dataset: Any, size: Any) -> int:
     """Real frames with sparse metric depth: the model beside a constant and a row-only map."""
     from ..evaluation.real_depth import evaluate_depth_images, format_real_depth_table
+    from ..inference.camera import ASSUMED_HFOV_DEG
     from ..inference.predictor import Predictor
 
     predictor = Predictor(model, backend=args.backend, size=size)
@@ -109,6 +110,10 @@ def run_real_depth(args: argparse.Namespace, model: Any, dataset: Any, size: Any
                                    max_images=args.max_images)
     camera = ("camera-aware: each image at the canonical focal length from its intrinsics"
               if predictor.camera_aware else "depth as the network gives it")
+    missing = result["overall"]["without_intrinsics"]
+    if predictor.camera_aware and missing:
+        camera += (f" ({missing} of {result['overall']['images']} image(s) without intrinsics/NAME.txt: "
+                   f"a {ASSUMED_HFOV_DEG:g} degree horizontal field of view assumed)")
     print(f"weights {args.weights} on {args.root} [{result['overall']['images']} images]; {camera}; "
           f"depth capped at {cfg.depth_range[1]:g} m")
     print(format_real_depth_table(result))

@@ -246,7 +246,7 @@ def evaluate_depth_images(predict: DepthPredictFn, dataset: Any, max_depth: floa
     pooled: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {m: [] for m in methods}
     skipped: list[str] = []
     # First every prediction, then each image's row profile from the others.
-    kept: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, int]] = []
+    kept: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, int, bool]] = []
     for i in indices:
         try:
             sample = dataset[i]
@@ -273,18 +273,25 @@ def evaluate_depth_images(predict: DepthPredictFn, dataset: Any, max_depth: floa
         if not mask.any():
             skipped.append(name)
             continue
-        kept.append((name, gt, mask, pred, int(in_range.sum())))
-    profiles = [row_profile(gt, mask) for _, gt, mask, _, _ in kept]
-    for i, (name, gt, mask, pred, in_range_count) in enumerate(kept):
+        kept.append((name, gt, mask, pred, int(in_range.sum()), k is not None))
+    row_note = f"median row profile of the other images, {ROW_BINS} bands of rows"
+    if len(kept) < 2 and "row" in methods:
+        # Each image's row profile comes from the others: with one image there is none, and a
+        # flat stand-in would only repeat the constant map.
+        methods.remove("row")
+        row_note = "not computed: it needs at least two images (each one's profile comes from the others)"
+    profiles = [row_profile(gt, mask) for _, gt, mask, _, _, _ in kept]
+    for i, (name, gt, mask, pred, in_range_count, has_camera) in enumerate(kept):
         g = gt[mask]
         maps = {
             "constant": constant_baseline(gt, mask),
-            "row": row_profile_baseline(gt.shape, profiles[:i] + profiles[i + 1:]),
             "row_oracle": row_oracle_baseline(gt, mask),
         }
+        if "row" in methods:
+            maps["row"] = row_profile_baseline(gt.shape, profiles[:i] + profiles[i + 1:])
         entry: dict[str, Any] = {"name": name, "size": [int(gt.shape[1]), int(gt.shape[0])],
                                  "gt_pixels": in_range_count, "pixels": int(mask.sum()),
-                                 "dropped": in_range_count - int(mask.sum())}
+                                 "dropped": in_range_count - int(mask.sum()), "intrinsics": has_camera}
         errors: dict[str, dict[str, float]] = {}
         scales: dict[str, float] = {}
         for m in methods:
@@ -294,7 +301,7 @@ def evaluate_depth_images(predict: DepthPredictFn, dataset: Any, max_depth: floa
             pooled[m].append((pv, g))
             scales[m] = scale
         entry["scale"] = median_scale(pred[mask], g)
-        entry["baseline_scales"] = {m: scales[m] for m in BASELINES}
+        entry["baseline_scales"] = {m: scales[m] for m in BASELINES if m in scales}
         entry["errors"] = errors
         per_image.append(entry)
     image_mean: dict[str, dict[str, float | None]] = {}
@@ -312,13 +319,14 @@ def evaluate_depth_images(predict: DepthPredictFn, dataset: Any, max_depth: floa
     return {
         "images": per_image,
         "overall": {"image_mean": image_mean, "pixel_pooled": pixel_pooled,
-                    "images": len(per_image), "pixels": int(sum(e["pixels"] for e in per_image))},
+                    "images": len(per_image), "pixels": int(sum(e["pixels"] for e in per_image)),
+                    "without_intrinsics": sum(not e["intrinsics"] for e in per_image)},
         "by_distance": by_distance(pooled, max_depth),
         "skipped": skipped,
         "methods": methods,
         "settings": {"min_depth": float(min_depth), "max_depth": float(max_depth),
                      "median_scaling": bool(median_scaling),
-                     "row": f"median row profile of the other images, {ROW_BINS} bands of rows",
+                     "row": row_note,
                      "image_mean": "mean over images of the per-image errors",
                      "pixel_pooled": "errors over all scored pixels of all images together "
                                      "(each image median-scaled on its own)",
@@ -357,8 +365,9 @@ def format_real_depth_table(result: Mapping[str, Any]) -> str:
         "abs rel (lower is better) and d1 = delta<1.25 (higher is better) on the same pixels for every method;",
         "model = metric output" + (", model med = median-scaled" if "model_median" in methods else "")
         + "; baselines median-scaled; scale = median(gt)/median(model)",
-        "row = a row-only depth profile from the other images; row oracle = this image's own "
-        "per-row median ground truth (a bound)",
+        ("row = a row-only depth profile from the other images; " if "row" in methods
+         else "row-only map: not computed, it needs at least two images; ")
+        + "row oracle = this image's own per-row median ground truth (a bound)",
         head, "-" * len(head),
     ]
     for e in images:
