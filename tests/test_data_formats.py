@@ -65,6 +65,18 @@ def test_kitti_depth_completion_layout_and_eigen_lists(tmp_path):
     assert md2[0]["depth"][2, 3] == 12.5 and np.array_equal(md2[0]["image"], _rgb(5))
     assert "depth" not in md2[1]
     assert KittiDepth(tmp_path, split_file=tmp_path / "eigen.txt")[0]["depth"][2, 3] == 12.5
+    assert "intrinsics" not in s  # no calibration file in the raw data: no camera
+    # The date's calib_cam_to_cam.txt gives each camera's rectified K (P_rect_02, P_rect_03).
+    (tmp_path / "raw" / "2011_09_26" / "calib_cam_to_cam.txt").write_text(
+        "calib_time: 09-Jan-2012 13:57:47\n"
+        "P_rect_02: 7.215377e+02 0.000000e+00 6.095593e+02 4.485728e+01 0.000000e+00 7.215377e+02 "
+        "1.728540e+02 2.163791e-01 0.000000e+00 0.000000e+00 1.000000e+00 2.745884e-03\n"
+        "P_rect_03: 7.215377e+02 0.000000e+00 6.095593e+02 -3.395242e+02 0.000000e+00 7.215377e+02 "
+        "1.728540e+02 2.199936e+00 0.000000e+00 0.000000e+00 1.000000e+00 2.729905e-03\n")
+    np.testing.assert_allclose(KittiDepth(tmp_path, "train")[0]["intrinsics"],
+                               [[721.5377, 0, 609.5593], [0, 721.5377, 172.854], [0, 0, 1]])
+    both = KittiDepth(tmp_path, split_file="md2.txt")
+    assert both[0]["intrinsics"][0, 0] == 721.5377 and both[1]["intrinsics"][1, 2] == 172.854
     # an 8-bit PNG is not a depth map: clear error before training
     _save(gt / "image_02" / "0000000005.png", np.zeros((H, W), np.uint8))
     with pytest.raises(InputError, match="16-bit"):

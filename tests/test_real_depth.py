@@ -215,6 +215,25 @@ def test_one_image_gets_no_row_only_map_and_images_without_a_camera_are_counted(
     assert one["overall"]["without_intrinsics"] == 0
 
 
+def test_the_general_evaluation_predicts_each_image_for_its_own_camera(root: Path) -> None:
+    from hydranet.evaluation.evaluate import evaluate
+
+    seen = []
+
+    def predict(images, intrinsics=None):
+        seen.append(None if intrinsics is None else [None if k is None else k[0, 0] for k in intrinsics])
+        return [(np.zeros(im.shape[:2], np.uint8), _predict(im, None if intrinsics is None else intrinsics[i]))
+                for i, im in enumerate(images)]
+
+    result = evaluate(predict, DepthFolder(root), 3, batch_size=2, progress=False)
+    assert seen == [[K_A[0, 0], None]]  # a's intrinsics/a.txt, b without one, in one batch
+    assert result["without_intrinsics"] == 1
+    (root / "intrinsics" / "a.txt").unlink()
+    seen.clear()
+    assert evaluate(predict, DepthFolder(root), 3, batch_size=2, progress=False)["without_intrinsics"] == 2
+    assert seen == [None]  # nobody states a camera: the call stays predict(images)
+
+
 def test_wrong_prediction_size_is_an_error(root: Path) -> None:
     with pytest.raises(InputError, match="predict depth HxW at the image's size"):
         evaluate_depth_images(lambda im, k: np.ones((4, 6)), DepthFolder(root), progress=False)

@@ -171,9 +171,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_header(args: argparse.Namespace, cfg: Any, clean: dict[str, Any], protocol: str) -> None:
+    from ..inference.camera import ASSUMED_HFOV_DEG
+
     print(f"weights {args.weights} ({cfg.num_classes} classes, {cfg.encoder}) on {args.dataset} "
           f"{args.split or ''} [{clean['images']} images], depth protocol {protocol}"
           + (" + median scaling" if args.median_scaling else ""))
+    if cfg.canonical_focal is not None and "depth" in clean:
+        missing = clean.get("without_intrinsics", 0)
+        print("camera-aware depth: each image at the canonical focal length from its camera"
+              + (f"; {missing} of {clean['images']} image(s) state no camera, so a {ASSUMED_HFOV_DEG:g} "
+                 "degree horizontal field of view is assumed for them" if missing else ""))
     if clean.get("skipped"):
         print(f"{len(clean['skipped'])} unreadable image(s) skipped (see the warnings); the figures "
               "are over the others")

@@ -111,12 +111,14 @@ def evaluate(predict: PredictFn, dataset: Any, num_classes: int, class_names: Se
              progress: bool = True, desc: str = "eval") -> dict[str, Any]:
     """Metrics of ``predict`` on ``dataset``; with ``corruption`` (a name of
     :data:`hydranet.data.corruptions.CORRUPTIONS`) each image is corrupted first, deterministically
-    per (seed, image index, corruption, severity); hydranet-fog uses the true depth."""
+    per (seed, image index, corruption, severity); hydranet-fog uses the true depth. Samples with
+    ``intrinsics`` are predicted as ``predict(images, intrinsics=[K or None, ...])``;
+    ``without_intrinsics`` in the result counts the images without."""
     seg = SegmentationMetrics(num_classes, class_names=class_names)
     dep = DepthMetrics(protocol, max_depth=max_depth, median_scaling=median_scaling)
     has_seg = has_depth = False
     total = len(dataset) if max_images is None else min(len(dataset), int(max_images))
-    index = 0
+    index = without_camera = 0
     skipped: list[str] = []
     with tqdm(total=total, desc=desc, disable=not progress, leave=False) as bar:
         for batch in _batches(dataset, batch_size, max_images, skipped):
@@ -127,7 +129,12 @@ def evaluate(predict: PredictFn, dataset: Any, num_classes: int, class_names: Se
                     im = corrupt(im, corruption, severity, seed=seed, index=i, depth=s.get("depth"))
                 images.append(im)
                 index += 1
-            for (_, s), (labels, depth) in zip(batch, predict(images)):
+            # Samples that know their camera (KITTI's calibration, intrinsics/NAME.txt) are
+            # predicted for it; the others get the predictor's own camera.
+            cameras = [s.get("intrinsics") for _, s in batch]
+            without_camera += sum(k is None for k in cameras)
+            preds = predict(images) if all(k is None for k in cameras) else predict(images, intrinsics=cameras)
+            for (_, s), (labels, depth) in zip(batch, preds):
                 if s.get("segmentation") is not None:
                     seg.update(labels, np.asarray(s["segmentation"]))
                     has_seg = True
@@ -136,7 +143,7 @@ def evaluate(predict: PredictFn, dataset: Any, num_classes: int, class_names: Se
                     has_depth = True
             bar.update(len(batch))
         bar.update(len(skipped))
-    result: dict[str, Any] = {"images": index}
+    result: dict[str, Any] = {"images": index, "without_intrinsics": without_camera}
     if skipped:
         result["skipped"] = skipped
     if has_seg:

@@ -32,7 +32,11 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff")
 
 @dataclass
 class Record:
-    """The files of one sample; ``extra`` carries format-specific data (e.g. a camera file)."""
+    """The files of one sample; ``extra`` carries format-specific data (e.g. a camera file).
+
+    ``extra["K"]``, a 3x3 camera matrix of the image as stored, becomes the sample's
+    ``intrinsics``.
+    """
 
     name: str
     image: Path
@@ -295,6 +299,8 @@ class SegDepthDataset(Dataset):
             if found is not None:
                 sample["depth"], sample["focal"] = found
                 sample["pseudo_depth"] = True
+        if r.extra.get("K") is not None:
+            sample["intrinsics"] = np.array(r.extra["K"], np.float64)
         return sample
 
     def load_image(self, record: Record) -> np.ndarray:

@@ -20,7 +20,6 @@ drops that target with a warning instead, as in :mod:`.base`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,6 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ...errors import InputError
-from ..sample import Sample
 from .base import Record, SegDepthDataset, find_with_stem, list_images, read_png_array, require_dir
 
 
@@ -83,17 +81,14 @@ class DepthFolder(SegDepthDataset):
         records = depth_folder_records(root, split)
         super().__init__(records, **kwargs)
         # Camera files are tiny: read them all now, so that a bad one stops before any work.
-        self.intrinsics: list[np.ndarray | None] = []
         for i, r in enumerate(self.records):
-            k = None
             if "intrinsics" in r.extra:
                 try:
-                    k = read_intrinsics(r.extra["intrinsics"])
+                    r.extra["K"] = read_intrinsics(r.extra["intrinsics"])
                 except InputError as exc:
                     if self.on_bad_label == "error":
                         raise
                     self._bad(i, "intrinsics", str(exc).split("; ")[0])
-            self.intrinsics.append(k)
 
     def decode_depth(self, record: Record) -> np.ndarray:
         assert record.depth is not None
@@ -113,14 +108,3 @@ class DepthFolder(SegDepthDataset):
                              "that image or set on_bad_label: missing to evaluate without it")
         return arr.astype(np.float32) / self.depth_scale
 
-    def _drop_records(self, indices: Sequence[int]) -> list[int]:
-        keep = super()._drop_records(indices)
-        self.intrinsics = [self.intrinsics[i] for i in keep]
-        return keep
-
-    def __getitem__(self, index: int) -> Sample:
-        sample = super().__getitem__(index)
-        k = self.intrinsics[index]
-        if k is not None:
-            sample["intrinsics"] = k.copy()
-        return sample

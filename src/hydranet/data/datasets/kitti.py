@@ -19,6 +19,7 @@ by side (the reference repository's example naming).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,27 @@ def _depth_file(depth_root: Path, drive: str, camera: str, frame: str,
     return None
 
 
+def _cameras(raw_root: Path) -> Callable[[str, str], dict[str, Any]]:
+    """``extra`` for a frame of ``date_drive`` seen by ``camera``: ``K`` from the date's
+    ``calib_cam_to_cam.txt`` (``P_rect_02`` / ``P_rect_03``, the rectified images' camera), or
+    nothing when the raw data has no calibration file. Each file is read once."""
+    from ...inference.pointcloud import read_kitti_calib
+
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def extra(date_drive: str, camera: str) -> dict[str, Any]:
+        date = Path(date_drive).parts[0]
+        if (date, camera) not in found:
+            calib = raw_root / date / "calib_cam_to_cam.txt"
+            found[date, camera] = {}
+            if calib.is_file():
+                k = read_kitti_calib(calib, camera[-2:])
+                found[date, camera] = {"K": np.array([[k.fx, 0, k.cx], [0, k.fy, k.cy], [0, 0, 1]])}
+        return dict(found[date, camera])
+
+    return extra
+
+
 def kitti_depth_records(root: str | Path, split: str = "train", split_file: str | Path | None = None,
                         raw_root: str | Path | None = None, depth_root: str | Path | None = None,
                         camera: str = "image_02") -> list[Record]:
@@ -83,6 +105,7 @@ def kitti_depth_records(root: str | Path, split: str = "train", split_file: str 
     raw = Path(raw_root) if raw_root else (root / "raw" if (root / "raw").is_dir() else root)
     dep = Path(depth_root) if depth_root else (
         root / "data_depth_annotated" if (root / "data_depth_annotated").is_dir() else root)
+    cameras = _cameras(raw)
     records = []
     if split_file is not None:
         sf = Path(split_file)
@@ -91,7 +114,7 @@ def kitti_depth_records(root: str | Path, split: str = "train", split_file: str 
             date_drive, frame, cam = _parse_split_line(line, camera)
             drive = Path(date_drive).name
             records.append(Record(f"{drive}/{cam}/{frame}", _raw_image(raw, date_drive, cam, frame),
-                                  depth=_depth_file(dep, drive, cam, frame)))
+                                  depth=_depth_file(dep, drive, cam, frame), extra=cameras(date_drive, cam)))
         return records
     split_dir = dep / split
     if not split_dir.is_dir():
@@ -105,7 +128,8 @@ def kitti_depth_records(root: str | Path, split: str = "train", split_file: str 
             continue
         for depth in sorted(gt_dir.glob("*.png")):
             records.append(Record(f"{drive}/{camera}/{depth.stem}",
-                                  _raw_image(raw, date_drive, camera, depth.stem), depth=depth))
+                                  _raw_image(raw, date_drive, camera, depth.stem), depth=depth,
+                                  extra=cameras(date_drive, camera)))
     return records
 
 
@@ -118,7 +142,11 @@ def decode_kitti_depth(path: Path) -> np.ndarray:
 
 
 class KittiDepth(SegDepthDataset):
-    """KITTI raw frames with projected LiDAR depth; no segmentation (use pseudo labels for it)."""
+    """KITTI raw frames with projected LiDAR depth; no segmentation (use pseudo labels for it).
+
+    Samples carry ``intrinsics`` from ``raw_root/DATE/calib_cam_to_cam.txt`` when the raw data
+    has it, so camera-aware weights are scored for KITTI's own camera.
+    """
 
     label_set = "kitti6"
 
