@@ -77,6 +77,14 @@ def test_kitti_depth_completion_layout_and_eigen_lists(tmp_path):
                                [[721.5377, 0, 609.5593], [0, 721.5377, 172.854], [0, 0, 1]])
     both = KittiDepth(tmp_path, split_file="md2.txt")
     assert both[0]["intrinsics"][0, 0] == 721.5377 and both[1]["intrinsics"][1, 2] == 172.854
+    # Training for a canonical camera converts KITTI's depth with KITTI's focal length, not an
+    # assumed one: a 12.5 m point seen at fx 721.5 is 12.5 * 415.69 / 721.5 m for the canonical lens.
+    from hydranet.data.transforms import AssumeFocal, CanonicalDepth
+
+    rng = np.random.default_rng(0)
+    sample = AssumeFocal(415.69)(KittiDepth(tmp_path, "train")[0], rng)
+    assert sample["focal"] == 721.5377
+    assert CanonicalDepth(415.69)(sample, rng)["depth"][2, 3] == pytest.approx(12.5 * 415.69 / 721.5377)
     # an 8-bit PNG is not a depth map: clear error before training
     _save(gt / "image_02" / "0000000005.png", np.zeros((H, W), np.uint8))
     with pytest.raises(InputError, match="16-bit"):

@@ -35,7 +35,7 @@ class Record:
     """The files of one sample; ``extra`` carries format-specific data (e.g. a camera file).
 
     ``extra["K"]``, a 3x3 camera matrix of the image as stored, becomes the sample's
-    ``intrinsics``.
+    ``intrinsics`` and, unless pseudo-depth gave one, its ``focal`` (``fx``).
     """
 
     name: str
@@ -301,6 +301,9 @@ class SegDepthDataset(Dataset):
                 sample["pseudo_depth"] = True
         if r.extra.get("K") is not None:
             sample["intrinsics"] = np.array(r.extra["K"], np.float64)
+            # Camera-aware training converts depth for the canonical camera from this focal
+            # length (pseudo-depth keeps the one it was made with).
+            sample.setdefault("focal", float(sample["intrinsics"][0, 0]))
         return sample
 
     def load_image(self, record: Record) -> np.ndarray:
