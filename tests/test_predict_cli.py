@@ -225,10 +225,13 @@ def test_point_cloud_and_bev(tmp_path, small_weights):
                    "--pointcloud", "--bev", "--calib", calib) == 0
     depth = np.load(out / "a_raw_depth.npy")
     cloud = read_ply(out / "a.ply")
-    assert len(cloud) == int((np.isfinite(depth) & (depth > 0)).sum())
-    # the point through the principal point's pixel has x = y = 0 and z = its depth
     labels = read_labels_png(out / "a_raw_labels.png")
-    valid = np.flatnonzero((np.isfinite(depth) & (depth > 0)).ravel())
+    # Every pixel with a depth becomes a point, except sky (KITTI-6 class 0; test_predict_outputs
+    # has a picture with sky), whose depth is no distance.
+    sky = labels == KITTI6.class_names.index("sky")
+    assert len(cloud) == int((np.isfinite(depth) & (depth > 0) & ~sky).sum())
+    # the point through the principal point's pixel has x = y = 0 and z = its depth
+    valid = np.flatnonzero((np.isfinite(depth) & (depth > 0) & ~sky).ravel())
     i = int(np.searchsorted(valid, 31 * W + 47))
     np.testing.assert_allclose([cloud["x"][i], cloud["z"][i]], [-0.5 * depth[31, 47] / 80, depth[31, 47]], rtol=1e-5)
     assert cloud["label"][i] == labels[31, 47]

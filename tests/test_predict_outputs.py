@@ -135,3 +135,20 @@ def test_video_predictions_are_made_at_the_size_the_outputs_need(tmp_path):
     assert size_for(OutputOptions(save=("panel", "raw"))) == (360, 480)
     assert size_for(OutputOptions(save=("overlay",))) == (360, 480)
     assert size_for(OutputOptions(pointcloud=True, intrinsics=Intrinsics(400, 400, 240, 180))) == (360, 480)
+
+
+def test_sky_is_left_out_of_point_clouds_and_top_views(tmp_path):
+    from hydranet.inference.outputs import OutputOptions, write_image_outputs
+    from hydranet.inference.predictor import Prediction
+
+    labels = np.full((8, 10), KITTI6.class_names.index("road"), np.uint8)
+    labels[:3] = KITTI6.class_names.index("sky")  # the top three rows: sky, "30 m" away
+    depth = np.where(labels == 0, 30.0, 5.0).astype(np.float32)
+    pred = Prediction(image=np.zeros((8, 10, 3), np.uint8), labels=labels, depth=depth,
+                      class_names=list(KITTI6.class_names), palette=KITTI6.palette_array())
+    paths = {"pointcloud": tmp_path / "a.ply", "bev": tmp_path / "a_bev.png"}
+    write_image_outputs(pred, paths, OutputOptions(save=(), pointcloud=True, bev=True,
+                                                   intrinsics=Intrinsics(10.0, 10.0, 4.5, 3.5)))
+    cloud = read_ply(paths["pointcloud"])
+    assert len(cloud) == 50 and set(cloud["label"].tolist()) == {KITTI6.class_names.index("road")}
+    assert np.all(cloud["z"] == 5.0)

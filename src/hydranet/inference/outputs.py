@@ -151,7 +151,12 @@ def _write_rgb(path: Path, image: np.ndarray) -> None:
 
 
 def _points(pred: Prediction, opts: OutputOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    points, pixels = backproject(pred.depth, opts.intrinsics)
+    depth = pred.depth
+    if "sky" in pred.class_names:
+        # The network's depth for sky is a number, not a distance: in a cloud it would hang as a
+        # wall 20-40 m away. Sky pixels are left out of point clouds and top views.
+        depth = np.where(pred.labels == pred.class_names.index("sky"), np.float32(0), depth)
+    points, pixels = backproject(depth, opts.intrinsics)
     colours = point_colors(pred.labels, pred.image, pred.palette, pixels, opts.point_colors)
     labels = pred.labels.reshape(-1)[pixels]
     return points, colours, labels
