@@ -294,6 +294,46 @@ def test_exif_focal_length_is_the_camera_when_none_is_given(tmp_path, small_weig
     assert not (tmp_path / "pc_mixed" / "a.ply").exists()
 
 
+def test_a_stated_field_of_view_is_the_camera_of_every_input(tmp_path, small_weights, capsys):
+    # --hfov: what a dash-cam's owner knows. It is the camera of images and videos alike,
+    # for depth and for point clouds, and it wins over an image's EXIF.
+    model = hydranet.load_model(small_weights)
+    aware = hydranet.HydraNet(dataclasses.replace(model.config, canonical_focal=60.0)).eval()
+    aware.load_state_dict(model.state_dict())
+    weights = hydranet.save_weights(aware, tmp_path / "aware.safetensors")
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0xA405] = 50  # an EXIF camera that --hfov must override
+    Image.fromarray(scene()).save(tmp_path / "a.png", exif=exif.tobytes())
+    make_video(tmp_path / "v.mp4", 3)
+    fx = float((W / 2) / np.tan(np.radians(100) / 2))  # 100 degrees over 96 px: 40.3 px
+
+    def run(out: str, *options: str) -> str:
+        assert predict(tmp_path / "a.png", tmp_path / "v.mp4", "--weights", weights, "--out", tmp_path / out,
+                       "--save", "raw", "--pointcloud", *options) == 0
+        return capsys.readouterr().out
+
+    stdout = run("hfov", "--hfov", "100")
+    assert "camera: a 100 degree horizontal field of view (--hfov)" in stdout and "EXIF" not in stdout
+    run("stated", "--intrinsics", f"{fx!r},{fx!r},{(W - 1) / 2},{(H - 1) / 2}")
+    for name in ("a_raw_depth.npy", "v_raw/000000_depth.npy"):
+        np.testing.assert_allclose(np.load(tmp_path / "hfov" / name), np.load(tmp_path / "stated" / name), rtol=1e-6)
+    for name in ("a.ply", "v_pointcloud/000001.ply"):
+        hfov_cloud, stated_cloud = read_ply(tmp_path / "hfov" / name), read_ply(tmp_path / "stated" / name)
+        for axis in ("x", "y", "z"):
+            np.testing.assert_allclose(hfov_cloud[axis], stated_cloud[axis], rtol=1e-5, atol=1e-6)
+    camera = json.loads((tmp_path / "hfov" / "a_raw.json").read_text())["camera"]
+    assert camera == {"source": "stated (--hfov)", "horizontal_fov_deg": 100.0}
+    # The same in Python.
+    image = scene()
+    by_fov = Predictor(weights, backend="torch", hfov=100).predict(image).depth
+    by_k = Predictor(weights, backend="torch").predict(image, intrinsics=(fx, fx, (W - 1) / 2, (H - 1) / 2)).depth
+    np.testing.assert_allclose(by_fov, by_k, rtol=1e-6)
+    assert not np.allclose(by_fov, Predictor(weights, backend="torch").predict(image).depth, rtol=0.01)
+    assert predict(tmp_path / "a.png", "--weights", weights, "--out", tmp_path / "bad", "--hfov", "180") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--hfov 180: give 1 to 170 degrees" in err
+
+
 def test_usage_errors_are_one_line(tmp_path, small_weights, capsys):
     Image.fromarray(scene()).save(tmp_path / "a.png")
     cases = [

@@ -152,3 +152,14 @@ def test_sky_is_left_out_of_point_clouds_and_top_views(tmp_path):
     cloud = read_ply(paths["pointcloud"])
     assert len(cloud) == 50 and set(cloud["label"].tolist()) == {KITTI6.class_names.index("road")}
     assert np.all(cloud["z"] == 5.0)
+
+
+def test_camera_from_a_horizontal_field_of_view_by_hand():
+    from hydranet.inference.camera import from_hfov
+
+    k = from_hfov(90.0, 360, 480)  # tan 45 = 1: fx = 480 / 2
+    assert (k.fx, k.fy, k.cx, k.cy) == pytest.approx((240.0, 240.0, 239.5, 179.5)) and k.size == (360, 480)
+    assert from_hfov(60.0, 375, 1242).fx == pytest.approx(621 * 3 ** 0.5)  # 621 / tan 30
+    for bad in (0.0, 171.0, float("nan")):
+        with pytest.raises(InputError, match="give 1 to 170 degrees"):
+            from_hfov(bad, 10, 10)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..errors import HydranetError, WeightsNotFoundError
 from ..inference.backends import available_backends
-from ..inference.camera import ASSUMED_HFOV_DEG, camera_record
+from ..inference.camera import ASSUMED_HFOV_DEG, camera_record, check_hfov
 from ..inference.media import FULL_DECODE_PIXELS, MAX_PIXELS, VIDEO_FORMATS
 from ..inference.outputs import PICTURE_FORMATS, SAVE_KINDS, OutputOptions, existing
 from ..inference.predictor import PRECISIONS, Predictor
@@ -113,6 +113,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "and the point cloud")
     camera.add_argument("--calib", type=Path, metavar="FILE",
                         help="KITTI calib_cam_to_cam.txt (or calib.txt); camera 02 is used")
+    camera.add_argument("--hfov", type=float, metavar="DEG",
+                        help="the camera's horizontal field of view in degrees, when you know no more "
+                             "(a dash-cam's box says e.g. 120 or 140): square pixels, principal point at "
+                             "the centre, no lens distortion; for every input, videos too")
     camera.add_argument("--ignore-exif", action="store_true",
                         help="without --intrinsics/--calib, depth uses the camera an image's EXIF "
                              "35 mm-equivalent focal length gives (phones, most digital cameras), "
@@ -169,8 +173,8 @@ def _need_cameras(jobs: list) -> None:
             pass  # an unreadable file is reported with its own error when its turn comes
     if missing:
         more = f" (and {len(missing) - 1} more input(s))" if len(missing) > 1 else ""
-        raise HydranetError(f"--pointcloud and --bev need the camera: {missing[0]}{more}; pass --intrinsics "
-                            "fx,fy,cx,cy or --calib calib_cam_to_cam.txt")
+        raise HydranetError(f"--pointcloud and --bev need the camera: {missing[0]}{more}; pass --hfov DEG, "
+                            "--intrinsics fx,fy,cx,cy or --calib calib_cam_to_cam.txt")
 
 
 def parse_range(text: str | None) -> tuple[float, float] | None:
@@ -208,7 +212,7 @@ def make_predictor(args: argparse.Namespace) -> Predictor:
     try:
         predictor = Predictor(args.weights, backend=args.backend, size=parse_inference_size(args.size),
                               intrinsics=parse_camera(args.intrinsics, args.calib),
-                              precision=args.precision)
+                              precision=args.precision, hfov=args.hfov)
     except WeightsNotFoundError as exc:
         raise _weights_error(args.weights, exc) from None
     if predictor.note:
@@ -234,7 +238,8 @@ def run(args: argparse.Namespace) -> int:
         panel_height=args.panel_height,
         intrinsics=parse_camera(args.intrinsics, args.calib),
         max_pixels=args.max_pixels, downscale_large=args.downscale_large,
-        exif_camera=not args.ignore_exif,
+        exif_camera=not args.ignore_exif and args.hfov is None,
+        hfov=None if args.hfov is None else check_hfov(args.hfov, "--hfov"),
     )
     parse_inference_size(args.size)
     found, problems = collect_inputs(args.inputs, args.recursive, exclude=args.out)
@@ -242,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
         raise HydranetError(f"--out {args.out}: exists and is not a folder")
     # Outputs are planned before the model loads, so a refusal to overwrite costs nothing.
     jobs = plan_jobs(found, args.out, opts, has_depth=True)
-    if (opts.pointcloud or opts.bev) and opts.intrinsics is None:
+    if (opts.pointcloud or opts.bev) and opts.intrinsics is None and opts.hfov is None:
         _need_cameras(jobs)
     if not (args.overwrite or args.skip_existing):
         _refuse_clashes(jobs)
@@ -253,7 +258,10 @@ def run(args: argparse.Namespace) -> int:
 
     predictor = make_predictor(args)
     cfg = predictor.config
-    unknown_camera = predictor.camera_aware and predictor.intrinsics is None and "depth" in cfg.tasks
+    unknown_camera = (predictor.camera_aware and predictor.intrinsics is None and opts.hfov is None
+                      and "depth" in cfg.tasks)
+    if predictor.camera_aware and opts.hfov is not None and "depth" in cfg.tasks:
+        print(f"camera: a {opts.hfov:g} degree horizontal field of view (--hfov), principal point at the centre")
     if unknown_camera:
         source = "" if args.ignore_exif else "an image's EXIF focal length, else "
         print(f"camera not given: depth uses {source}a {ASSUMED_HFOV_DEG:g} degree horizontal field of "
@@ -265,7 +273,9 @@ def run(args: argparse.Namespace) -> int:
         # The raw sidecar says which camera the depth is metric for; an image's EXIF camera
         # replaces this entry for that image (read_image_job).
         opts.extra["camera"] = (camera_record(opts.intrinsics, "stated (--intrinsics / --calib)")
-                                if opts.intrinsics is not None else camera_record(None, "assumed"))
+                                if opts.intrinsics is not None else
+                                camera_record(None, "stated (--hfov)", opts.hfov) if opts.hfov is not None
+                                else camera_record(None, "assumed"))
     opts.check(has_depth)
     if not has_depth:
         jobs = plan_jobs(found, args.out, opts, has_depth=False)

@@ -68,6 +68,22 @@ def from_focal_35mm(focal_35mm: float, height: int, width: int) -> Intrinsics:
     return Intrinsics(f, f, (width - 1) / 2, (height - 1) / 2, (height, width))
 
 
+def check_hfov(hfov_deg: float, name: str = "horizontal field of view") -> float:
+    """A horizontal field of view in degrees that a pinhole camera can have (1-170)."""
+    value = float(hfov_deg)
+    if not 1.0 <= value <= 170.0:
+        raise InputError(f"{name} {value:g}: give 1 to 170 degrees (a phone is about 65-75, "
+                         "a dash-cam 100-140)")
+    return value
+
+
+def from_hfov(hfov_deg: float, height: int, width: int) -> Intrinsics:
+    """The camera of a ``height`` x ``width`` image with a horizontal field of view of
+    ``hfov_deg`` degrees: square pixels, principal point at the centre, no distortion."""
+    f = (width / 2) / math.tan(math.radians(check_hfov(hfov_deg)) / 2)
+    return Intrinsics(f, f, (width - 1) / 2, (height - 1) / 2, (height, width))
+
+
 CameraOption = Intrinsics | np.ndarray | Sequence[float] | None
 
 
@@ -84,11 +100,11 @@ def as_intrinsics(camera: CameraOption) -> Intrinsics | None:
                      f"got {values.tolist()}")
 
 
-def camera_record(camera: Intrinsics | None, source: str) -> dict[str, object]:
+def camera_record(camera: Intrinsics | None, source: str, hfov_deg: float = ASSUMED_HFOV_DEG) -> dict[str, object]:
     """What a raw sidecar says of the camera depth was made metric for: its values and where
-    they came from (``None``: the assumed field of view, whose focal length follows each image's width)."""
+    they came from (``None``: a field of view, ``hfov_deg``, whose focal length follows each image's width)."""
     if camera is None:
-        return {"source": source, "horizontal_fov_deg": ASSUMED_HFOV_DEG}
+        return {"source": source, "horizontal_fov_deg": hfov_deg}
     record: dict[str, object] = {"source": source, "fx": round(camera.fx, 4), "fy": round(camera.fy, 4),
                                  "cx": round(camera.cx, 4), "cy": round(camera.cy, 4)}
     if camera.size is not None:
@@ -96,10 +112,11 @@ def camera_record(camera: Intrinsics | None, source: str) -> dict[str, object]:
     return record
 
 
-def focal_of(camera: Intrinsics | None, width: int) -> tuple[float, bool]:
-    """The horizontal focal length in pixels for an image ``width`` wide, and whether it was assumed."""
+def focal_of(camera: Intrinsics | None, width: int, hfov_deg: float = ASSUMED_HFOV_DEG) -> tuple[float, bool]:
+    """The horizontal focal length in pixels for an image ``width`` wide, and whether it came from
+    the field of view ``hfov_deg`` (no camera given) rather than the camera."""
     if camera is None:
-        return (width / 2) / math.tan(math.radians(ASSUMED_HFOV_DEG) / 2), True
+        return (width / 2) / math.tan(math.radians(hfov_deg) / 2), True
     if camera.size is not None and camera.size[1] != width:
         return camera.fx * width / camera.size[1], False
     return camera.fx, False

@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import HydranetError
 from ..fileio import atomic_path
 from .media import MAX_PIXELS, VideoWriter
+from .camera import from_hfov
 from .pointcloud import Intrinsics, backproject, bev_image, point_colors, write_ply
 from .predictor import Prediction
 from .raw import save_depth_npy, save_depth_png, save_labels_png, sidecar, write_sidecar
@@ -54,6 +55,7 @@ class OutputOptions:
     pointcloud: bool = False
     bev: bool = False
     intrinsics: Intrinsics | None = None
+    hfov: float | None = None  # a stated horizontal field of view, for images without intrinsics
     point_colors: str = "class"
     panel_height: int | None = None
     model_name: str = ""
@@ -80,8 +82,9 @@ class OutputOptions:
         if not has_depth and ("depth" in self.save or self.pointcloud or self.bev):
             raise HydranetError("these weights have no depth head; drop depth from --save and "
                                 "--pointcloud/--bev")
-        if (self.pointcloud or self.bev) and self.intrinsics is None and not self.exif_camera:
-            raise HydranetError("--pointcloud and --bev need the camera: pass --intrinsics "
+        if (self.pointcloud or self.bev) and self.intrinsics is None and self.hfov is None \
+                and not self.exif_camera:
+            raise HydranetError("--pointcloud and --bev need the camera: pass --hfov DEG, --intrinsics "
                                 "fx,fy,cx,cy or --calib calib_cam_to_cam.txt")
 
 
@@ -156,7 +159,8 @@ def _points(pred: Prediction, opts: OutputOptions) -> tuple[np.ndarray, np.ndarr
         # The network's depth for sky is a number, not a distance: in a cloud it would hang as a
         # wall 20-40 m away. Sky pixels are left out of point clouds and top views.
         depth = np.where(pred.labels == pred.class_names.index("sky"), np.float32(0), depth)
-    points, pixels = backproject(depth, opts.intrinsics)
+    camera = opts.intrinsics if opts.intrinsics is not None else from_hfov(opts.hfov, *pred.size)
+    points, pixels = backproject(depth, camera)
     colours = point_colors(pred.labels, pred.image, pred.palette, pixels, opts.point_colors)
     labels = pred.labels.reshape(-1)[pixels]
     return points, colours, labels
@@ -173,9 +177,9 @@ def _bev(pred: Prediction, points: np.ndarray, labels: np.ndarray, opts: OutputO
 def write_image_outputs(pred: Prediction, paths: dict[str, Path], opts: OutputOptions,
                         source: str = "") -> None:
     """Write every output of one image prediction to ``paths`` (from ``image_paths``)."""
-    if (opts.pointcloud or opts.bev) and opts.intrinsics is None:  # before any file is written
+    if (opts.pointcloud or opts.bev) and opts.intrinsics is None and opts.hfov is None:  # before any file
         raise HydranetError("--pointcloud and --bev need the camera and this image's EXIF states no focal "
-                            "length: pass --intrinsics fx,fy,cx,cy or --calib calib_cam_to_cam.txt")
+                            "length: pass --hfov DEG, --intrinsics fx,fy,cx,cy or --calib calib_cam_to_cam.txt")
     for kind in opts.visuals:
         _write_rgb(paths[kind], render(kind, pred, opts))
     if "raw" in opts.save:

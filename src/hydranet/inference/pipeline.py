@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..model.config import IMAGENET_MEAN, IMAGENET_STD, ModelConfig
-from .camera import Intrinsics, focal_of
+from .camera import ASSUMED_HFOV_DEG, Intrinsics, focal_of
 
 Size = tuple[int, int]
 # The network input never grows beyond this long side, whatever the camera asks for.
@@ -104,12 +104,12 @@ def check_size(size: SizeOption) -> Size | str | None:
 
 
 def plan_input(config: ModelConfig, shape: tuple[int, int], size: SizeOption = None,
-               camera: Intrinsics | None = None) -> tuple[Size | None, float]:
+               camera: Intrinsics | None = None, hfov: float = ASSUMED_HFOV_DEG) -> tuple[Size | None, float]:
     """The network input size for an image of ``shape`` and the factor its depth is multiplied by.
 
     Camera-aware weights (``config.canonical_focal``) see every image at the focal length
     they were trained for: an image is resized by ``canonical_focal / fx`` (``fx`` from
-    ``camera``, else from :data:`ASSUMED_HFOV_DEG`), and the depth is multiplied by
+    ``camera``, else from the horizontal field of view ``hfov``), and the depth is multiplied by
     ``fx_input / canonical_focal``, which is 1 up to rounding — or whatever a fixed ``size``
     makes it, so depth stays metric at any input size. Other weights (the paper's) run at the
     native size (shrunk to :data:`MAX_INPUT_SIDE` when larger) unless ``size`` says otherwise,
@@ -127,12 +127,12 @@ def plan_input(config: ModelConfig, shape: tuple[int, int], size: SizeOption = N
     elif size is not None:
         net = (int(size[0]), int(size[1]))  # type: ignore[index]
     else:
-        fx, _ = focal_of(camera, w)
+        fx, _ = focal_of(camera, w, hfov)
         s = min(f_canon / fx, MAX_INPUT_SIDE / max(h, w))  # type: ignore[operator]
         net = (max(32, round(h * s)), max(32, round(w * s)))
     if f_canon is None:
         return net, 1.0
-    fx, _ = focal_of(camera, w)
+    fx, _ = focal_of(camera, w, hfov)
     fx_input = fx * (net[1] / w if net is not None else 1.0)
     return net, fx_input / f_canon
 

@@ -24,7 +24,7 @@ from ..export.cpu import has_bf16
 from ..labels import generic_label_set
 from ..model import HydraNet, ModelConfig
 from .backends import BACKENDS, backend_for_file, create_backend, default_backend
-from .camera import CameraOption, as_intrinsics
+from .camera import ASSUMED_HFOV_DEG, CameraOption, as_intrinsics, check_hfov
 from .pipeline import (Outputs, SizeOption, as_rgb_image, check_size, plan_input, postprocess, prepare,
                        resize_image)
 from .render import (Box, cached_depth_colorbar, cached_legend_strip, colorize_depth, colorize_labels,
@@ -201,7 +201,9 @@ class Predictor:
     ``"native"`` keeps the input's size, ``(height, width)`` fixes it; results always come
     back at the input's resolution. ``intrinsics``: the camera (``Intrinsics``, a 3x3 ``K``
     or ``(fx, fy, cx, cy)``), which makes a camera-aware model's depth metric; a call's own
-    ``intrinsics`` overrides it.
+    ``intrinsics`` overrides it. ``hfov``: the horizontal field of view (degrees) taken for an
+    image whose camera is not given, instead of :data:`ASSUMED_HFOV_DEG` (e.g. 120 for a
+    dash-cam: square pixels, principal point at the centre).
 
     ``model_seconds`` / ``model_frames`` accumulate the time spent inside the backend running
     the network; :attr:`setup_seconds` is the time it spent making an engine for a new input
@@ -210,9 +212,10 @@ class Predictor:
 
     def __init__(self, weights: str | Path | HydraNet = "default", backend: str = "auto",
                  size: SizeOption = None, intrinsics: CameraOption = None, precision: str = "auto",
-                 **backend_options: Any) -> None:
+                 hfov: float | None = None, **backend_options: Any) -> None:
         self.size = check_size(size)
         self.intrinsics = as_intrinsics(intrinsics)
+        self.hfov = ASSUMED_HFOV_DEG if hfov is None else check_hfov(hfov)
         self.note: str | None = None
         exported = None if isinstance(weights, HydraNet) else backend_for_file(weights)
         if exported is not None and Path(weights).is_file():
@@ -249,7 +252,7 @@ class Predictor:
     def plan(self, shape: tuple[int, int], intrinsics: CameraOption = None) -> tuple[Size | None, float]:
         """``(network input size or None for native, depth factor)`` for an image of ``shape``."""
         camera = as_intrinsics(intrinsics) or self.intrinsics
-        return plan_input(self.config, shape, self.size, camera)
+        return plan_input(self.config, shape, self.size, camera, self.hfov)
 
     # -- the three steps, usable separately to pipeline video ------------------------------
 
