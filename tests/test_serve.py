@@ -31,7 +31,7 @@ from predict_helpers import make_video, scene
 
 import hydranet
 from hydranet.cli.main import main
-from hydranet.inference.camera import from_focal_35mm
+from hydranet.inference.camera import from_focal_35mm, from_hfov
 from hydranet.inference.media import read_image, read_video
 from hydranet.inference.pointcloud import read_ply
 from hydranet.inference.raw import depth_to_uint16
@@ -203,9 +203,14 @@ def test_an_uploaded_photo_s_exif_focal_length_is_its_camera(served, predictor):
     for x, y in [(0, 0), (40, 20)]:
         assert client.get(f"/api/result/{job['id']}/pixel", params={"x": x, "y": y}).json()["depth_m"] == \
             float(pred.depth[y, x])
-    # A camera typed in wins over the file's.
+    # A camera typed in wins over the file's, and so does a field of view.
     typed = post(client, buffer.getvalue(), intrinsics="80,80,47.5,31.5").json()
     assert typed["notes"] == []
+    wide = post(client, buffer.getvalue(), hfov="110").json()
+    assert wide["notes"] == ["camera: a 110 degree horizontal field of view, centred on the image"]
+    pred = predictor.predict(image, intrinsics=from_hfov(110.0, *image.shape[:2]))
+    assert client.get(f"/api/result/{wide['id']}/pixel", params={"x": 40, "y": 20}).json()["depth_m"] == \
+        float(pred.depth[20, 40])
 
 
 def test_corrupt_and_wrong_uploads_get_one_line_and_the_server_goes_on(served):
@@ -218,7 +223,9 @@ def test_corrupt_and_wrong_uploads_get_one_line_and_the_server_goes_on(served):
     empty = post(client, b"", filename="empty.png")
     assert empty.status_code == 400 and "empty" in empty.json()["error"]
     for fields, words in [({"weights": "nope"}, "not offered"), ({"size": "12xx"}, "input size"),
-                          ({"intrinsics": "700,700"}, "fx,fy,cx,cy"), ({"backend": "tpu"}, "not installed")]:
+                          ({"intrinsics": "700,700"}, "fx,fy,cx,cy"), ({"backend": "tpu"}, "not installed"),
+                          ({"hfov": "wide"}, "give it in degrees"), ({"hfov": "200"}, "give 1 to 170 degrees"),
+                          ({"hfov": "90", "intrinsics": "80,80,47.5,31.5"}, "not both")]:
         bad = post(client, png_bytes(scene()), **fields)
         assert bad.status_code == 400 and words in bad.json()["error"], bad.text
     assert post(client, png_bytes(scene())).status_code == 200

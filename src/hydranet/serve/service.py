@@ -29,7 +29,7 @@ from PIL import Image, UnidentifiedImageError
 from ..checkpoints import RELEASED, WEIGHTS, bundled_path, cached_path, resolve_weights
 from ..errors import HydranetError, InputError
 from ..inference.backends import available_backends
-from ..inference.camera import ASSUMED_HFOV_DEG, Intrinsics, focal_of
+from ..inference.camera import ASSUMED_HFOV_DEG, Intrinsics, check_hfov, from_hfov
 from ..inference.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReader, decode_image
 from ..inference.outputs import OutputOptions, image_paths, video_paths, write_image_outputs
 from ..inference.pipeline import SizeOption, check_size
@@ -50,7 +50,7 @@ EXAMPLE_SCENES: tuple[tuple[int, str], ...] = ((5, "clear"), (8, "rain"), (3, "n
 EXAMPLE_SIZE = (360, 480)
 STEM = "result"  # every result's files are OUT/result_*, whatever the upload was called
 UNKNOWN_CAMERA_NOTE = (f"camera unknown: depth assumes a {ASSUMED_HFOV_DEG:g} degree horizontal field of "
-                       "view; give fx, fy, cx, cy for metric depth")
+                       "view; give fx, fy, cx, cy or the field of view for metric depth")
 
 
 class UploadTooLarge(InputError):
@@ -94,6 +94,7 @@ class RunOptions:
     backend: str = "torch"
     size: SizeOption = None
     intrinsics: Intrinsics | None = None
+    hfov: float | None = None  # a stated horizontal field of view (degrees), instead of intrinsics
 
 
 @dataclass
@@ -211,10 +212,16 @@ def parse_camera_field(text: str | None) -> Intrinsics | None:
     return parse_intrinsics(value) if value.strip(", ") else None
 
 
-def assumed_camera(height: int, width: int) -> Intrinsics:
-    """The camera a camera-aware model assumes when given none (for the point cloud)."""
-    f, _ = focal_of(None, width)
-    return Intrinsics(f, f, (width - 1) / 2.0, (height - 1) / 2.0)
+def parse_hfov_field(text: str | None) -> float | None:
+    """A horizontal field of view in degrees, or nothing."""
+    value = (text or "").strip()
+    if not value:
+        return None
+    try:
+        degrees = float(value)
+    except ValueError:
+        raise InputError(f"field of view {value!r}: give it in degrees, e.g. 120") from None
+    return check_hfov(degrees, "field of view")
 
 
 # -- the service -------------------------------------------------------------------------------
@@ -328,8 +335,10 @@ class Service:
         if backend not in self.backends:
             raise InputError(f"backend {backend!r}: not installed here; choose one of "
                              f"{', '.join(self.backends)}")
-        return RunOptions(weights, backend, parse_size_field(fields.get("size")),
-                          parse_camera_field(fields.get("intrinsics")))
+        camera, hfov = parse_camera_field(fields.get("intrinsics")), parse_hfov_field(fields.get("hfov"))
+        if camera is not None and hfov is not None:
+            raise InputError("camera: give fx, fy, cx, cy or a field of view, not both")
+        return RunOptions(weights, backend, parse_size_field(fields.get("size")), camera, hfov)
 
     # -- jobs --------------------------------------------------------------------------------
 
@@ -461,13 +470,14 @@ class Service:
         # worker thread uses predictors, so nothing else sees the change.
         predictor.size = options.size
         predictor.intrinsics = options.intrinsics
+        predictor.hfov = options.hfov or ASSUMED_HFOV_DEG
         return predictor
 
     def _output_options(self, predictor: Predictor, pred: Prediction, job: Job) -> OutputOptions:
         has_depth = pred.depth is not None
         camera = job.options.intrinsics or job.exif_camera
         if camera is None and has_depth:
-            camera = assumed_camera(*pred.size)
+            camera = from_hfov(job.options.hfov or ASSUMED_HFOV_DEG, *pred.size)
         # The page shows one picture and reads pixels off it: lossless PNG, whatever it costs.
         return OutputOptions(save=("panel", "raw"), image_format="png", pointcloud=has_depth, intrinsics=camera,
                              model_name=predictor.config.name or job.options.weights.id,
@@ -478,6 +488,8 @@ class Service:
             return []
         if job.exif_camera is not None:
             return [f"camera from the image's EXIF focal length: fx {job.exif_camera.fx:.0f} px"]
+        if job.options.hfov is not None:
+            return [f"camera: a {job.options.hfov:g} degree horizontal field of view, centred on the image"]
         notes = [UNKNOWN_CAMERA_NOTE] if predictor.camera_aware else []
         notes.append(f"the point cloud assumes a {ASSUMED_HFOV_DEG:g} degree camera centred on the image")
         return notes
@@ -513,7 +525,7 @@ class Service:
 
     def _run_image(self, job: Job) -> None:
         decoded = decode_image(job.input_path)
-        if job.options.intrinsics is None:
+        if job.options.intrinsics is None and job.options.hfov is None:
             job.exif_camera = decoded.camera
         predictor = self._prepared(job.options)
         start = predictor.model_seconds
@@ -613,6 +625,6 @@ def _one_line(exc: BaseException) -> str:
 
 __all__ = [
     "DEFAULT_MAX_FRAMES", "DEFAULT_MAX_UPLOAD_MB", "Job", "JobCancelled", "MB", "NotFound", "RunOptions",
-    "ServeSettings", "Service", "UploadTooLarge", "WeightsChoice", "assumed_camera", "display_name",
-    "download_stem", "parse_camera_field", "parse_size_field", "weights_choices",
+    "ServeSettings", "Service", "UploadTooLarge", "WeightsChoice", "display_name",
+    "download_stem", "parse_camera_field", "parse_hfov_field", "parse_size_field", "weights_choices",
 ]
