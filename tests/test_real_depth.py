@@ -225,12 +225,13 @@ def test_the_general_evaluation_predicts_each_image_for_its_own_camera(root: Pat
         return [(np.zeros(im.shape[:2], np.uint8), _predict(im, None if intrinsics is None else intrinsics[i]))
                 for i, im in enumerate(images)]
 
-    result = evaluate(predict, DepthFolder(root), 3, batch_size=2, progress=False)
+    result = evaluate(predict, DepthFolder(root), 3, max_depth=80.0, batch_size=2, progress=False)
     assert seen == [[K_A[0, 0], None]]  # a's intrinsics/a.txt, b without one, in one batch
     assert result["without_intrinsics"] == 1
     (root / "intrinsics" / "a.txt").unlink()
     seen.clear()
-    assert evaluate(predict, DepthFolder(root), 3, batch_size=2, progress=False)["without_intrinsics"] == 2
+    assert evaluate(predict, DepthFolder(root), 3, max_depth=80.0, batch_size=2,
+                    progress=False)["without_intrinsics"] == 2
     assert seen == [None]  # nobody states a camera: the call stays predict(images)
 
 
