@@ -131,6 +131,14 @@ def test_eval_depth_folder_says_which_images_had_no_camera(tmp_path, capsys, one
     out = capsys.readouterr().out
     assert "(1 of 1 image(s) without intrinsics/NAME.txt: a 60 degree horizontal field of view assumed)" in out
     assert "row-only map: not computed, it needs at least two images" in out
+    # A stated field of view is used for them instead, and said.
+    assert main(["eval", "--dataset", "depth_folder", "--root", str(root), "--backend", "torch", "--hfov", "90"]) == 0
+    stated = capsys.readouterr().out
+    assert "a 90 degree horizontal field of view stated (--hfov))" in stated
+    metric = [line.split()[3] for line in (out, stated) for line in line.splitlines() if line.startswith("only ")]
+    assert len(metric) == 2 and metric[0] != metric[1]  # the camera changed the metric depth
+    assert main(["eval", "--dataset", "depth_folder", "--root", str(root), "--hfov", "0"]) == 2
+    assert "--hfov 0: give 1 to 170 degrees" in capsys.readouterr().err
 
 
 def test_pseudo_labels_fill_missing_segmentation(tiny, tmp_path, capsys):

@@ -72,6 +72,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="network input size: HxW, native, or nothing for the weights' own choice "
                              "(camera-aware weights resize to the focal length they were trained for)")
     parser.add_argument("--backend", default="torch", help="inference backend (see hydranet predict --help)")
+    parser.add_argument("--hfov", type=float, default=None, metavar="DEG",
+                        help="camera-aware weights: the horizontal field of view taken for images whose "
+                             "dataset states no camera (default 60; KITTI's calibration and a depth "
+                             "folder's intrinsics/NAME.txt are always used)")
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--max-images", type=int, default=None, help="evaluate only the first N images")
     parser.add_argument("--seed", type=int, default=0, help="seed of the corruptions")
@@ -97,10 +101,9 @@ def _options(items: list[str]) -> dict[str, Any]:
 def run_real_depth(args: argparse.Namespace, model: Any, dataset: Any, size: Any) -> int:
     """Real frames with sparse metric depth: the model beside a constant and a row-only map."""
     from ..evaluation.real_depth import evaluate_depth_images, format_real_depth_table
-    from ..inference.camera import ASSUMED_HFOV_DEG
     from ..inference.predictor import Predictor
 
-    predictor = Predictor(model, backend=args.backend, size=size)
+    predictor = Predictor(model, backend=args.backend, size=size, hfov=args.hfov)
     cfg = predictor.config
 
     def predict(image: Any, k: Any) -> Any:
@@ -113,7 +116,8 @@ def run_real_depth(args: argparse.Namespace, model: Any, dataset: Any, size: Any
     missing = result["overall"]["without_intrinsics"]
     if predictor.camera_aware and missing:
         camera += (f" ({missing} of {result['overall']['images']} image(s) without intrinsics/NAME.txt: "
-                   f"a {ASSUMED_HFOV_DEG:g} degree horizontal field of view assumed)")
+                   f"a {predictor.hfov:g} degree horizontal field of view "
+                   f"{'stated (--hfov)' if args.hfov else 'assumed'})")
     print(f"weights {args.weights} on {args.root} [{result['overall']['images']} images]; {camera}; "
           f"depth capped at {cfg.depth_range[1]:g} m")
     print(format_real_depth_table(result))
@@ -129,7 +133,10 @@ def run(args: argparse.Namespace) -> int:
     from ..data.datasets import build_dataset
     from ..evaluation.corruption import format_table, parse_kinds, parse_severities, run_corruptions
     from ..evaluation.evaluate import backend_predict_fn, evaluate
+    from ..inference.camera import check_hfov
 
+    if args.hfov is not None:
+        check_hfov(args.hfov, "--hfov")
     kinds = parse_kinds(args.corrupt)
     severities = parse_severities(args.severity) if kinds else []
     size = parse_inference_size(args.size)
@@ -148,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     max_depth = None if args.protocol else cfg.depth_range[1]
     if kinds or args.reference:
         return run_robustness(args, model, dataset, size, kinds, severities, protocol, max_depth)
-    predict = backend_predict_fn(model, args.backend, size, args.batch_size)
+    predict = backend_predict_fn(model, args.backend, size, args.batch_size, args.hfov)
 
     def one(kind: str | None, severity: int) -> dict[str, Any]:
         desc = "clean" if kind is None else f"{kind} {severity}"
@@ -178,9 +185,10 @@ def _print_header(args: argparse.Namespace, cfg: Any, clean: dict[str, Any], pro
           + (" + median scaling" if args.median_scaling else ""))
     if cfg.canonical_focal is not None and "depth" in clean:
         missing = clean.get("without_intrinsics", 0)
+        hfov, how = (args.hfov, "stated (--hfov)") if args.hfov else (ASSUMED_HFOV_DEG, "assumed")
         print("camera-aware depth: each image at the canonical focal length from its camera"
-              + (f"; {missing} of {clean['images']} image(s) state no camera, so a {ASSUMED_HFOV_DEG:g} "
-                 "degree horizontal field of view is assumed for them" if missing else ""))
+              + (f"; {missing} of {clean['images']} image(s) state no camera: a {hfov:g} degree "
+                 f"horizontal field of view {how} for them" if missing else ""))
     if clean.get("skipped"):
         print(f"{len(clean['skipped'])} unreadable image(s) skipped (see the warnings); the figures "
               "are over the others")
@@ -205,9 +213,10 @@ def run_robustness(args: argparse.Namespace, model: Any, dataset: Any, size: Any
     from ..evaluation.evaluate import backend_predict_fn, load_reference
 
     cfg = model.config
-    predicts = [backend_predict_fn(model, args.backend, size, args.batch_size)]
+    predicts = [backend_predict_fn(model, args.backend, size, args.batch_size, args.hfov)]
     if args.reference:
-        predicts.append(backend_predict_fn(load_reference(args.reference, cfg), args.backend, size, args.batch_size))
+        predicts.append(backend_predict_fn(load_reference(args.reference, cfg), args.backend, size, args.batch_size,
+                                           args.hfov))
     all_rows = robustness_grid(predicts, dataset, cfg.num_classes, kinds, severities, class_names=cfg.class_names,
                                protocol=protocol, max_depth=max_depth, median_scaling=args.median_scaling,
                                batch_size=args.batch_size, max_images=args.max_images, seed=args.seed)

@@ -64,11 +64,13 @@ def predictor_predict_fn(predictor: Any, batch_size: int = 1) -> PredictFn:
     return predict
 
 
-def backend_predict_fn(model: Any, backend: str = "auto", size: Any = None, batch_size: int = 1) -> PredictFn:
-    """Predictions of ``model`` through a ``Predictor`` on ``backend``, as ``hydranet predict`` makes them."""
+def backend_predict_fn(model: Any, backend: str = "auto", size: Any = None, batch_size: int = 1,
+                       hfov: float | None = None) -> PredictFn:
+    """Predictions of ``model`` through a ``Predictor`` on ``backend``, as ``hydranet predict`` makes
+    them (``hfov``: the field of view taken for images whose camera is not stated)."""
     from ..inference.predictor import Predictor
 
-    return predictor_predict_fn(Predictor(model, backend=backend, size=size), batch_size)
+    return predictor_predict_fn(Predictor(model, backend=backend, size=size, hfov=hfov), batch_size)
 
 
 def load_reference(weights: str, config: Any) -> Any:
