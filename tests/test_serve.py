@@ -157,12 +157,14 @@ def test_pixel_endpoint_and_downloads_equal_the_predictor(served, predictor, tmp
     result = job["result"]
     assert result["image"] == {"height": image.shape[0], "width": image.shape[1]}
     assert [t["name"] for t in result["tiles"]] == [t for t, _ in pred.panel_boxes()]
-    for x, y in [(0, 0), (95, 63), (40, 20), (17, 50)]:
+    sky = np.argwhere(pred.labels == pred.class_names.index("sky"))[0]
+    for x, y in [(0, 0), (95, 63), (40, 20), (17, 50), (int(sky[1]), int(sky[0]))]:
         p = client.get(f"/api/result/{job['id']}/pixel", params={"x": x, "y": y}).json()
         assert p["class_index"] == int(pred.labels[y, x])
         assert p["class_name"] == pred.class_names[pred.labels[y, x]]
         assert p["depth_m"] == float(pred.depth[y, x])  # exactly: float32 -> JSON -> float
-        assert p["depth_text"] == f"{pred.depth[y, x]:.2f} m"
+        # sky's number is no distance, and the text says so
+        assert p["depth_text"] == ("no distance" if p["class_name"] == "sky" else f"{pred.depth[y, x]:.2f} m")
     outside = client.get(f"/api/result/{job['id']}/pixel", params={"x": 96, "y": 0})
     assert outside.status_code == 400 and "outside the 96x64 image" in outside.json()["error"]
 

@@ -587,10 +587,13 @@ class Service:
         index = int(labels[y, x])
         names, palette = job.class_names, job.palette
         value = None if depth is None else float(depth[y, x])
-        return {"x": x, "y": y, "class_index": index,
-                "class_name": names[index] if index < len(names) else str(index),
+        name = names[index] if index < len(names) else str(index)
+        # The network gives sky a number too, but it is no distance: the raw value stays in
+        # depth_m (as in the .npy), the text does not pretend.
+        text = "no depth" if value is None else "no distance" if name == "sky" else f"{value:.2f} m"
+        return {"x": x, "y": y, "class_index": index, "class_name": name,
                 "color": palette[index] if index < len(palette) else [0, 0, 0],
-                "depth_m": value, "depth_text": "no depth" if value is None else f"{value:.2f} m"}
+                "depth_m": value, "depth_text": text}
 
     def _result_arrays(self, job: Job) -> tuple[np.ndarray, np.ndarray | None]:
         arrays = self._arrays.get(job.id)
