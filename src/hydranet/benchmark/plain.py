@@ -45,7 +45,7 @@ class PlainOpenVINO:
         self._requests: dict[tuple[int, ...], object] = {}
 
     def _build(self, shape: tuple[int, ...]) -> object:
-        from ..export.openvino import import_openvino
+        from ..export.offline import import_openvino
 
         ov = import_openvino()
         n, _, h, w = shape

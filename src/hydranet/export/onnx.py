@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from ..errors import CheckpointError
 from ..model import HydraNet, ModelConfig
 from ..sizes import parse_size  # noqa: F401 (re-exported: hydranet.export.parse_size)
+from .offline import import_openvino
 
 # onnx metadata_props keys; any ONNX consumer can read them, hydranet rebuilds the config from them.
 META_FORMAT = "hydranet.format"
@@ -187,8 +188,6 @@ def _run_any_runtime(path: str, x: np.ndarray) -> list[np.ndarray] | None:
     if ort is not None:
         session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
         return session.run(None, {INPUT_NAME: x})
-    from .openvino import import_openvino
-
     try:
         ov = import_openvino()
     except ImportError:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .offline import no_telemetry
 from .onnx import INPUT_NAME, META_PRECISION, read_onnx_metadata
 
 
@@ -34,9 +35,7 @@ def quantize_openvino(ov_model, batches: Sequence[np.ndarray]):
       earlier settings (mixed preset, first and output convolutions in fp32) and 23.1 for
       the plain INT8 export.
     """
-    from .openvino import no_telemetry
-
-    no_telemetry()
+    no_telemetry()  # before NNCF is imported: it brings in OpenVINO
     import nncf
 
     from .cpu import has_vnni

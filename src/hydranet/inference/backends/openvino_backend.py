@@ -16,12 +16,12 @@ from ...export.openvino import (
     convert_to_openvino,
     cpu_threads,
     effective_precision,
-    import_openvino,
     read_openvino,
     save_openvino,
     set_rt_metadata,
 )
 from ...export.cache import entry_path, mark_used, model_digest, prune
+from ...export.offline import import_openvino
 from ...export.quantize import quantize_openvino
 from ...model import HydraNet
 from .base import CompiledByShape, ExportedBackend, GraphsBySize, SetupClock, Size, check_batch, is_image_batch
