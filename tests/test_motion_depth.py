@@ -111,6 +111,39 @@ def test_merge_fills_only_what_flat_ground_leaves_out():
     np.testing.assert_allclose(conf, [[0.9, 0.8, 0.8, 0.9, 0.0]])
 
 
+def test_nothing_stands_nearer_than_the_road_in_front_of_it():
+    # One column each: road below a building (flat-ground road 10 m and 14 m), and no road at all.
+    labels = np.array([[BUILDING, BUILDING, BUILDING], [BUILDING, BUILDING, BUILDING],
+                       [ROAD, ROAD, BUILDING], [ROAD, ROAD, BUILDING]], np.uint8)
+    flat = np.array([[0, 0, 0], [0, 0, 0], [14.0, 14.0, 0], [10.0, 10.0, 0]], np.float32)
+    conf = np.array([[0, 0, 0], [0, 0, 0], [0.9, 0.3, 0], [0.9, 0.9, 0]], np.float32)
+    motion = np.array([[6.9, 4.9, 3.0], [7.1, 5.1, 3.0], [0, 0, 0], [0, 0, 0]], np.float32)
+    keep = md.above_its_ground(motion, flat, conf, labels, "camvid11")
+    # column 0: the farthest confident road below is 14 m, so under 7 m is impossible;
+    # column 1: its 14 m road is not confident, 10 m counts; column 2 has no road to compare with.
+    np.testing.assert_array_equal(keep, [[False, False, True], [True, True, True], [True, True, True],
+                                         [True, True, True]])
+
+
+def test_cli_motion_step_takes_the_previous_frame_when_the_next_one_gives_nothing(tmp_path, pair, capsys):
+    a, b, _ = pair
+    labels = np.full((H, W), BUILDING, np.uint8)
+    labels[: H // 3] = SKY
+    labels[H // 2:, 60:260] = ROAD
+    root, out = tmp_path / "camvid", tmp_path / "pd"
+    _camvid_pair(root, a, b, labels)
+    # The car stood still after frame 1: frame 2 is frame 1 again, so 1 -> 2 has no parallax.
+    Image.fromarray(b).save(root / "train" / "SeqA_002.png")
+    Image.fromarray(labels).save(root / "trainannot" / "SeqA_002.png")
+    assert main(["pseudo-depth", "--root", str(root), "--out", str(out), "--focal", str(F), "--horizon",
+                 str(H // 3), "--motion-step", "1"]) == 0
+    assert "SeqA: motion depth on 1 frames (1 without a pose, 1 without a scale)" in capsys.readouterr().out
+    # Frame 1 against frame 2 has no parallax; against frame 0, the one before it, it has.
+    found = pd.read_pseudo_depth(out / "motion", "SeqA_001")
+    assert found is not None and (found[1] >= 0.5).sum() > 1000
+    assert pd.read_pseudo_depth(out / "motion", "SeqA_002") is None  # 2 -> 1: no parallax either way
+
+
 def _camvid_pair(root, a, b, labels):
     for sub in ("train", "trainannot"):
         (root / sub).mkdir(parents=True, exist_ok=True)

@@ -131,46 +131,72 @@ def _frames(args: argparse.Namespace) -> tuple[list[str], Any, Any, str, dict[st
     return names, load_ds, image_ds, args.label_set or getattr(ds, "label_set", None) or "camvid11", {"dataset": spec}
 
 
+# Fewer confident motion-depth pixels than this on a frame's standing things: no motion depth.
+MIN_MOTION_PIXELS = 200
+
+
 def _add_motion(name: str, order: list[str], i: int, step: int, load_image: Any, labels: np.ndarray, depth: np.ndarray,
                 conf: np.ndarray, cam: dict[str, Any], label_set: str, max_depth: float, motion_out: Path,
                 stats: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Flat-ground ``depth, conf`` with two-view motion depth put in; writes the motion-only files."""
+    """Flat-ground ``depth, conf`` with two-view motion depth put in; writes the motion-only files.
+
+    The partner is the ``step``-th next frame; when that pair gives no pose or no consistent
+    scale (the car stood still, turned sharply, or the sequence ends), the ``step``-th previous one.
+    """
+    from ..data import pseudo_depth as pd
+    from ..data.motion_depth import merge
+
+    for stale in (motion_out / f"{name}_conf.png", motion_out / f"{name}.png"):
+        stale.unlink(missing_ok=True)  # an earlier run's motion depth for a frame that may now get none
+    failure = "no_pose"
+    for j in (i + step, i - step):
+        if not 0 <= j < len(order):
+            continue
+        found = _motion_pair(name, order[j], load_image, labels, depth, conf, cam, label_set, max_depth)
+        if isinstance(found, str):
+            failure = found if failure == "no_pose" else failure
+            continue
+        mdepth, mconf, on = found
+        _count_motion((np.where(on, mdepth, 0.0), None), depth, conf, stats)
+        motion_out.mkdir(parents=True, exist_ok=True)
+        pd.write_pseudo_depth(motion_out, name, np.where(on, mdepth, 0.0), np.where(on, mconf, 0.0))
+        return merge(depth, conf, mdepth, mconf, labels, label_set)
+    stats[failure] += 1
+    return depth, conf
+
+
+def _motion_pair(name: str, partner: str, load_image: Any, labels: np.ndarray, depth: np.ndarray, conf: np.ndarray,
+                 cam: dict[str, Any], label_set: str, max_depth: float
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | str:
+    """``(motion depth, its confidence, the pixels kept)`` of frame ``name`` against ``partner``,
+    scaled to the flat-ground depth; or why there is none (``"no_pose"`` / ``"no_scale"``)."""
     from ..data import motion_depth as md
     from ..data import pseudo_depth as pd
     from ..errors import InputError
 
-    for stale in (motion_out / f"{name}_conf.png", motion_out / f"{name}.png"):
-        stale.unlink(missing_ok=True)  # an earlier run's motion depth for a frame that may now get none
-    j = i + step if i + step < len(order) else i - step
-    if j < 0:
-        stats["no_pose"] += 1
-        return depth, conf
-    image, other = load_image(name), load_image(order[j])
+    image, other = load_image(name), load_image(partner)
     if image.shape[:2] != labels.shape or other.shape[:2] != labels.shape:
-        raise InputError(f"{name}: image {image.shape[:2]} / {order[j]}: {other.shape[:2]} and labels "
+        raise InputError(f"{name}: image {image.shape[:2]} / {partner}: {other.shape[:2]} and labels "
                          f"{labels.shape} differ in size; motion depth needs them equal")
     h, w = labels.shape
     K = np.array([[cam["focal"], 0, (w - 1) / 2], [0, cam["focal"], (h - 1) / 2], [0, 0, 1]])
     motion = md.two_view_depth(image, other, K, md.static_mask(labels, label_set))
     if motion is None:
-        stats["no_pose"] += 1
-        return depth, conf
+        return "no_pose"
     scale = md.scale_to(motion, depth, conf >= 0.5)
     if scale is None:
-        stats["no_scale"] += 1
-        return depth, conf
+        return "no_scale"
     mdepth = motion.depth * scale
     mconf = np.where((mdepth > 0) & (mdepth <= max_depth), motion.confidence, 0.0).astype(np.float32)
+    mconf = np.where(md.above_its_ground(mdepth, depth, conf, labels, label_set), mconf, 0.0).astype(np.float32)
     mdepth = np.where(mconf > 0, mdepth, 0.0).astype(np.float32)
     on = np.isin(labels, pd.class_ids(label_set, md.MOTION_CLASSES)) & (mconf >= 0.5)
+    if on.sum() < MIN_MOTION_PIXELS:  # e.g. all of it nearer than the road in front of it
+        return "no_scale"
     agreement = _agreement(np.where(on, mdepth, 0.0), depth, conf)
     if agreement is not None and agreement > 0.25:  # the scale held on the road but standing things disagree
-        stats["no_scale"] += 1
-        return depth, conf
-    _count_motion((np.where(on, mdepth, 0.0), None), depth, conf, stats)
-    motion_out.mkdir(parents=True, exist_ok=True)
-    pd.write_pseudo_depth(motion_out, name, np.where(on, mdepth, 0.0), np.where(on, mconf, 0.0))
-    return md.merge(depth, conf, mdepth, mconf, labels, label_set)
+        return "no_scale"
+    return mdepth, mconf, on
 
 
 def _agreement(motion: np.ndarray, depth: np.ndarray, conf: np.ndarray) -> float | None:

@@ -223,11 +223,29 @@ def merge(flat: np.ndarray, flat_confidence: np.ndarray, motion: np.ndarray, mot
                                                                      flat_confidence).astype(np.float32)
 
 
+def above_its_ground(motion: np.ndarray, flat: np.ndarray, flat_confidence: np.ndarray, labels: np.ndarray,
+                     label_set: str | LabelSet, *, ratio: float = 0.5) -> np.ndarray:
+    """Motion-depth pixels that are not impossibly near: ``False`` where a pixel lies nearer than
+    ``ratio`` times the farthest confidently placed ground (flat-ground road or pavement) seen
+    below it in its column.
+
+    Whatever is seen above a patch of ground, in the same column, stands on or behind it: a
+    facade, pole or tree nearer than the road in front of it is a triangulation error (bare
+    branches against the sky matched to the wrong twig, seen a few metres away instead of
+    twenty). ``ratio`` leaves room for what overhangs towards the camera, such as a tree's crown.
+    """
+    motion = np.asarray(motion, np.float32)
+    ground = np.isin(np.asarray(labels), class_ids(label_set, GROUND_CLASSES)) & (flat > 0) & (flat_confidence >= 0.5)
+    # The farthest ground at or below each row, per column: a running maximum from the bottom up.
+    below = np.maximum.accumulate(np.where(ground, flat, 0.0)[::-1], axis=0)[::-1]
+    return ~((motion > 0) & (motion < ratio * below))
+
+
 def static_mask(labels: np.ndarray, label_set: str | LabelSet, classes: tuple[str, ...] = STATIC_CLASSES
                 ) -> np.ndarray:
     """Pixels whose label is one of ``classes`` (names a label set lacks are skipped)."""
     return np.isin(np.asarray(labels), class_ids(label_set, classes))
 
 
-__all__ = ["MOTION_CLASSES", "STATIC_CLASSES", "MotionDepth", "merge", "relative_pose", "scale_to", "static_mask",
-           "two_view_depth"]
+__all__ = ["MOTION_CLASSES", "STATIC_CLASSES", "MotionDepth", "above_its_ground", "merge", "relative_pose", "scale_to",
+           "static_mask", "two_view_depth"]
