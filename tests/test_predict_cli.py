@@ -244,14 +244,21 @@ def test_point_cloud_and_bev(tmp_path, small_weights):
     np.testing.assert_array_equal(rgb(image_cloud), scene().reshape(-1, 3)[valid])
 
 
-def test_exif_focal_length_is_the_camera_when_none_is_given(tmp_path, small_weights, capsys):
+def _camera_aware_with_an_exif_photo(small_weights, tmp_path):
+    """The small model made camera-aware (canonical focal 60 px), and a.png whose EXIF says
+    FocalLengthIn35mmFilm 50: fx = 50 * hypot(96, 64) / hypot(36, 24) = 133.3."""
     model = hydranet.load_model(small_weights)
     aware = hydranet.HydraNet(dataclasses.replace(model.config, canonical_focal=60.0)).eval()
     aware.load_state_dict(model.state_dict())
     weights = hydranet.save_weights(aware, tmp_path / "aware.safetensors")
     exif = Image.Exif()
-    exif.get_ifd(0x8769)[0xA405] = 50  # FocalLengthIn35mmFilm: fx = 50 * hypot(96, 64) / hypot(36, 24) = 133.3
+    exif.get_ifd(0x8769)[0xA405] = 50
     Image.fromarray(scene()).save(tmp_path / "a.png", exif=exif.tobytes())
+    return weights
+
+
+def test_exif_focal_length_is_the_camera_when_none_is_given(tmp_path, small_weights, capsys):
+    weights = _camera_aware_with_an_exif_photo(small_weights, tmp_path)
     fx = 50 * float(np.hypot(W, H) / np.hypot(36, 24))
 
     def depth(out: str, *options: str) -> np.ndarray:
@@ -297,13 +304,7 @@ def test_exif_focal_length_is_the_camera_when_none_is_given(tmp_path, small_weig
 def test_a_stated_field_of_view_is_the_camera_of_every_input(tmp_path, small_weights, capsys):
     # --hfov: what a dash-cam's owner knows. It is the camera of images and videos alike,
     # for depth and for point clouds, and it wins over an image's EXIF.
-    model = hydranet.load_model(small_weights)
-    aware = hydranet.HydraNet(dataclasses.replace(model.config, canonical_focal=60.0)).eval()
-    aware.load_state_dict(model.state_dict())
-    weights = hydranet.save_weights(aware, tmp_path / "aware.safetensors")
-    exif = Image.Exif()
-    exif.get_ifd(0x8769)[0xA405] = 50  # an EXIF camera that --hfov must override
-    Image.fromarray(scene()).save(tmp_path / "a.png", exif=exif.tobytes())
+    weights = _camera_aware_with_an_exif_photo(small_weights, tmp_path)
     make_video(tmp_path / "v.mp4", 3)
     fx = float((W / 2) / np.tan(np.radians(100) / 2))  # 100 degrees over 96 px: 40.3 px
 
