@@ -31,7 +31,7 @@ from hydranet.benchmark.timing import measure_interleaved
 from hydranet.export import quantize
 from hydranet.export.cpu import has_vnni
 from hydranet.export.openvino import compile_openvino, convert_to_openvino, cpu_threads
-from hydranet.model import create_model
+from hydranet import create_model
 
 
 def first_and_output_convolutions(ov_model) -> list[str]:

@@ -29,7 +29,7 @@ from hydranet.benchmark.timing import measure_interleaved
 from hydranet.export.openvino import cpu_threads
 from hydranet.inference.backends import create_backend
 from hydranet.checkpoints import load_model
-from hydranet.model import create_model
+from hydranet import create_model
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -19,7 +19,7 @@ from hydranet.inference.backends import (
     create_backend,
     default_backend,
 )
-from hydranet.model import create_model
+from hydranet import create_model
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("openvino")
@@ -209,7 +209,7 @@ def test_size_specific_network_is_exported_per_size():
     # be wrong at odd sizes, so export refuses it and the backends export once per size.
     from hydranet.export import export_onnx
     from hydranet.export.onnx import SizeSpecificModelError
-    from hydranet.model import create_model
+    from hydranet import create_model
 
     torch.manual_seed(0)
     model = create_model("camvid11_lite0").eval()

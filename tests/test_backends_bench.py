@@ -133,7 +133,7 @@ def test_bench_times_the_plain_static_export_beside_hydranets_engines(tmp_path, 
 def test_the_plain_export_computes_the_network():
     pytest.importorskip("openvino")
     from hydranet.benchmark.plain import PlainOpenVINO
-    from hydranet.model import create_model
+    from hydranet import create_model
 
     torch.manual_seed(0)
     model = create_model("kitti6").eval()

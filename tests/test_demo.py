@@ -18,7 +18,8 @@ from hydranet.data.synthetic import DRIVE_CONDITIONS, render_drive  # noqa: E402
 from hydranet.evaluation.metrics import DepthMetrics, SegmentationMetrics  # noqa: E402
 from hydranet.inference.media import VideoReader, VideoWriter, read_image  # noqa: E402
 from hydranet.inference.predictor import Predictor  # noqa: E402
-from hydranet.model import create_model, hydranet  # noqa: E402
+from hydranet import create_model  # noqa: E402
+from hydranet.model import hydranet  # noqa: E402
 
 SIZE = (64, 96)
 

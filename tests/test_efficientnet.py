@@ -19,7 +19,7 @@ from hydranet.model.efficientnet import (
     imagenet_key_map,
     load_imagenet_encoder,
 )
-from hydranet.model import create_model
+from hydranet import create_model
 from hydranet.model.hydranet import HydraNet
 
 

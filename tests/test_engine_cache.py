@@ -11,7 +11,7 @@ pytest.importorskip("openvino")
 import hydranet.inference.backends.openvino_backend as ovb  # noqa: E402
 from hydranet.export import cache  # noqa: E402
 from hydranet.inference.backends import create_backend  # noqa: E402
-from hydranet.model.factory import create_model  # noqa: E402
+from hydranet import create_model  # noqa: E402
 
 
 @pytest.fixture

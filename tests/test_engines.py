@@ -234,7 +234,7 @@ def test_a_size_specific_network_is_exported_once_per_size(monkeypatch):
     from hydranet.export.check import torch_outputs
     from hydranet.inference.backends import create_backend
     from hydranet.inference.backends import onnxruntime_backend as module
-    from hydranet.model import create_model
+    from hydranet import create_model
 
     calls = _counting(monkeypatch, module, "export_onnx")
     torch.manual_seed(0)

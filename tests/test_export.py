@@ -212,7 +212,7 @@ def test_head_channels_padded_to_blocks_on_a_copy(model):
 def test_export_cli_asks_for_a_size_when_the_graph_needs_one(tmp_path, capsys):
     import torch
 
-    from hydranet.model import create_model
+    from hydranet import create_model
 
     torch.manual_seed(0)
     weights = save_weights(create_model("camvid11_lite0"), tmp_path / "effnet.safetensors")

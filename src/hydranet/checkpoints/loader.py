@@ -1,4 +1,5 @@
-"""``load_model``: one entry point for released checkpoints, own weights and registered names."""
+"""``load_model``: one entry point for released checkpoints, own weights and registered names;
+``create_model``: an architecture by name, random or with trained weights."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import CheckpointError, WeightsNotFoundError
-from ..model import HydraNet
+from ..model import HydraNet, build_model, model_config
 from .official import load_official
 from .own import load_own
-from .registry import RELEASED, WEIGHTS
+from .registry import RELEASED, WEIGHTS, weights_for_architecture
 from .released import cache_dir, cached_path
 
 
@@ -77,3 +78,24 @@ def load_model(source: str | Path, num_classes: int | None = None, device: str =
     else:
         model = load_official(path, num_classes=num_classes)
     return model.to(device).eval()
+
+
+def create_model(name: str, weights: str | Path | bool | None = None) -> HydraNet:
+    """A network of architecture ``name``: random, or with trained ``weights``.
+
+    ``weights``: None (random initialisation), True (the weights registered for this
+    architecture, e.g. the authors' release for ``kitti6``), a registered weights name or a
+    file. Loaded weights must be of this architecture's classes, tasks and encoder.
+    """
+    config = model_config(name)
+    if weights is None or weights is False:
+        return build_model(name)
+    source = weights_for_architecture(name) if weights is True else weights
+    model = load_model(source)
+    got = model.config
+    mismatch = [key for key in ("num_classes", "tasks", "encoder", "decoder_channels")
+                if getattr(got, key) != getattr(config, key)]
+    if mismatch:
+        raise CheckpointError(f"{source}: not weights of architecture {name} (different "
+                              f"{', '.join(mismatch)}); pass create_model(name) the architecture of those weights")
+    return model

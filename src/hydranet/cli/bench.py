@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     from ..checkpoints import load_model
     from ..export.calibration import calibration_batches
     from ..export.openvino import cpu_threads
-    from ..model import create_model
+    from ..model import build_model
 
     if args.quick:
         args.sizes, args.batch, args.runs = "192x640", "1", min(args.runs, 10)
@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
             plans.append((default, "default (bundled)", default_model_sizes(default.config)))
         name = args.model or "kitti6"
         try:
-            model = create_model(name)
+            model = build_model(name)
         except KeyError as exc:
             raise InputError(f"--model: {exc.args[0]}") from None
         plans.append((model, f"random {name}", _sizes(args.sizes or DEFAULT_SIZES)))

@@ -1,7 +1,7 @@
 """The network: encoder, decoder, heads and the registry of architectures that assemble them."""
 
 from .config import ModelConfig
-from .factory import ARCHITECTURES, create_model, hydranet, list_models, model_config
+from .factory import ARCHITECTURES, build_model, hydranet, list_models, model_config
 from .hydranet import HydraNet
 
-__all__ = ["ARCHITECTURES", "HydraNet", "ModelConfig", "create_model", "hydranet", "list_models", "model_config"]
+__all__ = ["ARCHITECTURES", "HydraNet", "ModelConfig", "build_model", "hydranet", "list_models", "model_config"]

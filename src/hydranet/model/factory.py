@@ -1,15 +1,15 @@
-"""The registry of architectures: a name gives a configuration, ``create_model`` a network.
+"""The registry of architectures: a name gives a configuration, ``build_model`` a network.
 
 Architecture names (``kitti6``, ``camvid11``...) say what a network is; weights names
 (``default``, and ``kitti6`` for the authors' release) say where trained values come from
-and live in :mod:`hydranet.checkpoints.registry`. ``create_model(name)`` is randomly
-initialised; ``create_model(name, weights=...)`` loads trained values into it.
+and live in :mod:`hydranet.checkpoints.registry`. ``build_model(name)`` is randomly
+initialised; loading trained values is the checkpoints package's job
+(:func:`hydranet.checkpoints.create_model`), so this package never imports it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from ..labels import CAMVID11, KITTI6, NYUD40, NYUD_KITTI46, LabelSet, generic_label_set
 from .config import ModelConfig
@@ -81,30 +81,10 @@ def model_config(name: str) -> ModelConfig:
         raise KeyError(f"unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}") from None
 
 
-def create_model(name: str, weights: str | Path | bool | None = None) -> HydraNet:
-    """A network of architecture ``name``: random, or with trained ``weights``.
-
-    ``weights``: None (random initialisation), True (the weights registered for this
-    architecture, e.g. the authors' release for ``kitti6``), a registered weights name or a
-    file. Loaded weights must be of this architecture's classes, tasks and encoder.
-    """
-    config = model_config(name)
-    if weights is None or weights is False:
-        return HydraNet(config)
-    from ..checkpoints.loader import load_model
-    from ..checkpoints.registry import weights_for_architecture
-
-    source = weights_for_architecture(name) if weights is True else weights
-    model = load_model(source)
-    got = model.config
-    mismatch = [key for key in ("num_classes", "tasks", "encoder", "decoder_channels")
-                if getattr(got, key) != getattr(config, key)]
-    if mismatch:
-        from ..errors import CheckpointError
-
-        raise CheckpointError(f"{source}: not weights of architecture {name} (different "
-                              f"{', '.join(mismatch)}); pass create_model(name) the architecture of those weights")
-    return model
+def build_model(name: str) -> HydraNet:
+    """A randomly initialised network of architecture ``name`` (trained weights:
+    :func:`hydranet.create_model` with ``weights=``)."""
+    return HydraNet(model_config(name))
 
 
 def list_models() -> list[str]:
