@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from fractions import Fraction
 from pathlib import Path
 
@@ -44,3 +45,34 @@ def video_info(path: Path) -> tuple[int, Fraction, tuple[int, int]]:
         stream = container.streams.video[0]
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
         return len(frames), stream.average_rate, frames[0].shape[:2]
+
+
+def qt_meta(items: dict[str, tuple[int, bytes]], iso: bool = False) -> bytes:
+    """A QuickTime ``meta`` atom: ``keys`` (mdta names) and ``ilst`` with one ``data`` atom per key,
+    ``{key: (data type, value bytes)}``; ``iso``: with the version/flags word an ISO meta has."""
+    def atom(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+    keys = struct.pack(">II", 0, len(items)) + b"".join(atom(b"mdta", k.encode()) for k in items)
+    ilst = b"".join(atom(struct.pack(">I", i), atom(b"data", struct.pack(">II", t, 0) + v))
+                    for i, (t, v) in enumerate(items.values(), start=1))
+    hdlr = atom(b"hdlr", bytes(8) + b"mdta" + bytes(13))
+    return atom(b"meta", (bytes(4) if iso else b"") + hdlr + atom(b"keys", keys) + atom(b"ilst", ilst))
+
+
+def add_to_video_track(path: Path, extra: bytes) -> None:
+    """Append atoms to the first ``trak`` of a MOV / MP4 whose ``moov`` follows its media data
+    (PyAV's default), growing ``trak`` and ``moov``: no sample offset moves."""
+    data = bytearray(path.read_bytes())
+    pos = 0
+    while data[pos + 4:pos + 8] != b"moov":
+        pos += struct.unpack_from(">I", data, pos)[0]
+    moov = pos
+    assert moov + struct.unpack_from(">I", data, moov)[0] == len(data), "moov must end the file"
+    pos = moov + 8
+    while data[pos + 4:pos + 8] != b"trak":
+        pos += struct.unpack_from(">I", data, pos)[0]
+    trak_end = pos + struct.unpack_from(">I", data, pos)[0]
+    struct.pack_into(">I", data, pos, trak_end - pos + len(extra))
+    struct.pack_into(">I", data, moov, len(data) - moov + len(extra))
+    path.write_bytes(bytes(data[:trak_end]) + extra + bytes(data[trak_end:]))

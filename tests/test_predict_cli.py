@@ -268,7 +268,7 @@ def test_exif_focal_length_is_the_camera_when_none_is_given(tmp_path, small_weig
 
     from_exif = depth("exif")
     stdout = capsys.readouterr().out
-    assert "depth uses an image's EXIF focal length, else a 60 degree" in stdout
+    assert "depth uses the focal length an image's EXIF or a video's metadata states, else a 60 degree" in stdout
     assert "camera: from the EXIF focal length for 1 of 1 image(s)" in stdout
     stated = depth("stated", "--intrinsics", f"{fx!r},{fx!r},{(W - 1) / 2},{(H - 1) / 2}")
     np.testing.assert_allclose(from_exif, stated, rtol=1e-6)

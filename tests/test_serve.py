@@ -27,13 +27,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from predict_helpers import make_video, scene
+from predict_helpers import add_to_video_track, make_video, qt_meta, scene
 
 import hydranet
 from hydranet.cli.main import main
 from hydranet.inference.camera import from_focal_35mm, from_hfov
 from hydranet.inference.media import read_image, read_video
 from hydranet.inference.pointcloud import read_ply
+from hydranet.inference.quicktime import FOCAL_35MM_KEY
 from hydranet.inference.raw import depth_to_uint16
 
 REPO = Path(__file__).resolve().parents[1]
@@ -211,6 +212,36 @@ def test_an_uploaded_photo_s_exif_focal_length_is_its_camera(served, predictor):
     wide = post(client, buffer.getvalue(), hfov="110").json()
     assert wide["notes"] == ["camera: a 110 degree horizontal field of view, centred on the image"]
     pred = predictor.predict(image, intrinsics=from_hfov(110.0, *image.shape[:2]))
+    assert client.get(f"/api/result/{wide['id']}/pixel", params={"x": 40, "y": 20}).json()["depth_m"] == \
+        float(pred.depth[20, 40])
+
+
+def test_an_uploaded_phone_video_s_focal_length_is_its_camera(served, predictor, tmp_path):
+    client, _, _ = served
+    clip = tmp_path / "phone.mov"
+    make_video(clip, 2)
+    add_to_video_track(clip, qt_meta({FOCAL_35MM_KEY: (21, b"\x1a")}))  # 26 mm, as an iPhone writes it
+
+    def finished(**fields: str) -> dict:
+        job = post(client, clip.read_bytes(), filename="phone.mov", **fields).json()
+        deadline = time.monotonic() + 120
+        while job["status"] in ("queued", "running"):
+            assert time.monotonic() < deadline, "the video job does not finish"
+            time.sleep(0.1)
+            job = client.get(f"/api/job/{job['id']}").json()
+        assert job["status"] == "done", job["message"]
+        return job
+
+    frame0 = read_video(clip)[1][0]
+    job = finished()
+    camera = from_focal_35mm(26.0, *frame0.shape[:2])
+    assert job["notes"] == [f"camera from the video's metadata focal length: fx {camera.fx:.0f} px"]
+    pred = predictor.predict(frame0, intrinsics=camera)
+    assert client.get(f"/api/result/{job['id']}/pixel", params={"x": 40, "y": 20}).json()["depth_m"] == \
+        float(pred.depth[20, 40])
+    # A field of view typed in wins over the file's camera.
+    wide = finished(hfov="110")
+    pred = predictor.predict(frame0, intrinsics=from_hfov(110.0, *frame0.shape[:2]))
     assert client.get(f"/api/result/{wide['id']}/pixel", params={"x": 40, "y": 20}).json()["depth_m"] == \
         float(pred.depth[20, 40])
 

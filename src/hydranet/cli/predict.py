@@ -119,9 +119,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "the centre, no lens distortion; for every input, videos too")
     camera.add_argument("--ignore-exif", action="store_true",
                         help="without --intrinsics/--calib, depth uses the camera an image's EXIF "
-                             "35 mm-equivalent focal length gives (phones, most digital cameras), "
+                             "35 mm-equivalent focal length gives (phones, most digital cameras) or a "
+                             "video's QuickTime one (iPhones), "
                              f"else a {ASSUMED_HFOV_DEG:g} degree field of view; this assumes the "
-                             "field of view for every image")
+                             "field of view for every input")
     parser.add_argument("--max-pixels", type=int, default=MAX_PIXELS, metavar="N",
                         help=f"the largest image read, in pixels (default {MAX_PIXELS}, 50 Mpx); larger "
                              "ones are refused from their header, before any decoding, unless "
@@ -156,15 +157,17 @@ MAX_PIXELS_LIMIT = 400_000_000
 
 
 def _need_cameras(jobs: list) -> None:
-    """Without a stated camera, 3D outputs take each image's EXIF camera: refuse, before any work,
-    when an input has none (a video never has)."""
+    """Without a stated camera, 3D outputs take each input's own camera (an image's EXIF, a
+    video's QuickTime metadata): refuse, before any work, when an input has none."""
     from ..errors import InputError
     from ..inference.media import exif_camera
+    from ..inference.quicktime import quicktime_focal_35mm
 
     missing = []
     for job in jobs:
         if job.kind == "video":
-            missing.append(f"{job.path} is a video (videos state no focal length)")
+            if quicktime_focal_35mm(job.path) is None:
+                missing.append(f"{job.path} states no focal length in its metadata")
             continue
         try:
             if exif_camera(job.path) is None:
@@ -263,7 +266,7 @@ def run(args: argparse.Namespace) -> int:
     if predictor.camera_aware and opts.hfov is not None and "depth" in cfg.tasks:
         print(f"camera: a {opts.hfov:g} degree horizontal field of view (--hfov), principal point at the centre")
     if unknown_camera:
-        source = "" if args.ignore_exif else "an image's EXIF focal length, else "
+        source = "" if args.ignore_exif else "the focal length an image's EXIF or a video's metadata states, else "
         print(f"camera not given: depth uses {source}a {ASSUMED_HFOV_DEG:g} degree horizontal field of "
               "view; pass --intrinsics FX,FY,CX,CY or --calib FILE for metric depth")
     has_depth = "depth" in cfg.tasks

@@ -24,6 +24,7 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InputError
 from .camera import PLAUSIBLE_FOCAL_35MM, Intrinsics, from_focal_35mm
+from .quicktime import quicktime_focal_35mm
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
@@ -271,6 +272,8 @@ class VideoReader:
     container announces (0 when unknown). Iterating yields frames; ``frames(every)`` yields
     ``(index, frame)`` for every ``every``-th frame. When the file is damaged or ends early,
     iteration stops after the last good frame and ``error`` says what happened.
+    ``focal_35mm`` is the 35 mm-equivalent focal length a phone video's QuickTime metadata
+    states (None: none or implausible); ``camera_for`` turns it into the camera of a frame.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -298,6 +301,12 @@ class VideoReader:
         self.expected_frames: int = self.frame_count or self._frames_from_duration()
         self.frames_decoded = 0
         self.error: str | None = None
+        self.focal_35mm: float | None = quicktime_focal_35mm(self.path)
+
+    def camera_for(self, height: int, width: int) -> Intrinsics | None:
+        """The camera of a decoded (upright) ``height`` x ``width`` frame from the focal length
+        the file states, None when it states none."""
+        return None if self.focal_35mm is None else from_focal_35mm(self.focal_35mm, height, width)
 
     def _frames_from_duration(self) -> int:
         duration = None

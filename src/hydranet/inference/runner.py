@@ -238,6 +238,19 @@ def process_video(job: Job, predictor: Predictor, opts: OutputOptions, every: in
     """
     reader = VideoReader(job.path)
     fps = reader.fps / every
+    source = reader.frames(every)
+    camera = None
+    stated = opts.intrinsics is not None or opts.hfov is not None or predictor.intrinsics is not None
+    if not stated and opts.exif_camera and reader.focal_35mm is not None:
+        # The camera follows the upright frame's shape, known once the first frame is decoded.
+        first = next(source, None)
+        if first is not None:
+            source = itertools.chain([first], source)
+            camera = reader.camera_for(*first[1].shape[:2])
+            extra = opts.extra
+            if "camera" in extra:
+                extra = {**extra, "camera": camera_record(camera, "QuickTime camera.focal_length.35mm_equivalent")}
+            opts = replace(opts, intrinsics=camera, extra=extra)
     sink = VideoSink(job.paths, fps, opts, source=str(job.path), every=every, source_fps=reader.fps)
     total = -(-reader.expected_frames // every) if reader.expected_frames else None
     model_s0, start = predictor.model_seconds, time.perf_counter()
@@ -247,7 +260,7 @@ def process_video(job: Job, predictor: Predictor, opts: OutputOptions, every: in
     def finish(item: tuple) -> None:
         index, frame, outputs = item
         size = None if full_resolution else sink.prediction_size(frame.shape[:2])
-        pred = predictor.finish(frame, outputs, size=size)
+        pred = predictor.finish(frame, outputs, size=size, intrinsics=camera)
         sink.write(index, pred)
         bar.update()
         if on_frame is not None:
@@ -258,11 +271,10 @@ def process_video(job: Job, predictor: Predictor, opts: OutputOptions, every: in
     cv_threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
-        source = reader.frames(every)
         if max_frames is not None:
             source = itertools.islice(source, max_frames)
         # Frames are normalised in the decoding thread, so the loop runs nothing but the network.
-        prepared = ((index, frame, predictor.prepare(frame)[None]) for index, frame in source)
+        prepared = ((index, frame, predictor.prepare(frame, camera)[None]) for index, frame in source)
         with Prefetch(prepared, maxsize=4) as frames, \
                 BackgroundWorker(finish, maxsize=3) as worker:
             for (index, frame, _), outputs, exc in predictor.infer_many(frames, lambda f: f[2]):
@@ -280,8 +292,9 @@ def process_video(job: Job, predictor: Predictor, opts: OutputOptions, every: in
     seconds = time.perf_counter() - start
     model_ms = 1000 * (predictor.model_seconds - model_s0) / written if written else 0.0
     targets = ", ".join(str(p) for p in sink.written()) or f"{job.stem}_*"
+    from_file = f"; camera from the file's {reader.focal_35mm:g} mm equivalent focal length" if camera else ""
     print(f"{job.path}: {written} frames at {float(fps):.4g} fps -> {targets}; model "
-          f"{model_ms:.1f} ms/frame, end to end {written / seconds if seconds else 0:.1f} frames/s")
+          f"{model_ms:.1f} ms/frame, end to end {written / seconds if seconds else 0:.1f} frames/s{from_file}")
     return written, (f"{job.path}: {reader.error}" if reader.error else None)
 
 

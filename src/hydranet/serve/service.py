@@ -29,8 +29,9 @@ from PIL import Image, UnidentifiedImageError
 from ..checkpoints import RELEASED, WEIGHTS, bundled_path, cached_path, resolve_weights
 from ..errors import HydranetError, InputError
 from ..inference.backends import available_backends
-from ..inference.camera import ASSUMED_HFOV_DEG, Intrinsics, check_hfov, from_hfov
+from ..inference.camera import ASSUMED_HFOV_DEG, Intrinsics, check_hfov, from_focal_35mm, from_hfov
 from ..inference.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReader, decode_image
+from ..inference.quicktime import quicktime_focal_35mm
 from ..inference.outputs import OutputOptions, image_paths, video_paths, write_image_outputs
 from ..inference.pipeline import SizeOption, check_size
 from ..inference.pointcloud import parse_intrinsics
@@ -115,7 +116,7 @@ class Job:
     result: dict[str, Any] | None = None
     files: dict[str, Path] = field(default_factory=dict)
     size: tuple[int, int] | None = None  # (height, width) of the image (a video's frames)
-    exif_camera: Intrinsics | None = None  # an image's camera from its EXIF, when none was given
+    exif_camera: Intrinsics | None = None  # the file's own camera (EXIF, video metadata), when none was given
     class_names: list[str] = field(default_factory=list)
     palette: list[list[int]] = field(default_factory=list)
 
@@ -487,7 +488,8 @@ class Service:
         if "depth" not in predictor.config.tasks or job.options.intrinsics is not None:
             return []
         if job.exif_camera is not None:
-            return [f"camera from the image's EXIF focal length: fx {job.exif_camera.fx:.0f} px"]
+            where = "video's metadata" if job.kind == "video" else "image's EXIF"
+            return [f"camera from the {where} focal length: fx {job.exif_camera.fx:.0f} px"]
         if job.options.hfov is not None:
             return [f"camera: a {job.options.hfov:g} degree horizontal field of view, centred on the image"]
         notes = [UNKNOWN_CAMERA_NOTE] if predictor.camera_aware else []
@@ -539,7 +541,9 @@ class Service:
         from ..inference.runner import process_video
 
         predictor = self._prepared(job.options)
-        opts = OutputOptions(save=("panel",), video_formats=("mp4",),
+        own_camera = job.options.intrinsics is None and job.options.hfov is None
+        focal = quicktime_focal_35mm(job.input_path) if own_camera else None
+        opts = OutputOptions(save=("panel",), video_formats=("mp4",), exif_camera=own_camera,
                              model_name=predictor.config.name or job.options.weights.id,
                              label_set=predictor.config.label_set)
         stem = job.folder / STEM
@@ -551,6 +555,8 @@ class Service:
             if self._closing.is_set():
                 raise JobCancelled("the server is stopping")
             if not still:  # the first frame also as a still: pixel readings and raw downloads
+                if focal is not None:  # the camera process_video took from the file's metadata
+                    job.exif_camera = from_focal_35mm(focal, *pred.size)
                 still.update(self._write_still(job, predictor, pred, predictor.model_seconds - start))
             job.done += 1
 
