@@ -363,6 +363,19 @@ def test_example_frames_and_rerun_with_other_settings(served):
     a = client.get(f"/api/result/{first['id']}/pixel?x=240&y=300").json()["depth_m"]
     b = client.get(f"/api/result/{again['id']}/pixel?x=240&y=300").json()["depth_m"]
     assert a != b
+    # The depth picture's colour scale: the same metres, other colours in the depth tile only.
+    assert options["depth_scales"] == ["log", "linear"]
+    linear = post(client, rerun=first["id"], depth_scale="linear").json()
+    assert client.get(f"/api/result/{linear['id']}/pixel?x=240&y=300").json()["depth_m"] == a
+    panels = [np.asarray(Image.open(io.BytesIO(client.get(job["result"]["files"]["panel"]).content)).convert("RGB"))
+              for job in (first, linear)]
+    assert panels[0].shape == panels[1].shape
+    changed = np.any(panels[0] != panels[1], axis=2)
+    quarter = panels[0].shape[1] * 3 // 4  # the depth tile is the 4th of the row of pictures
+    tile_rows = changed[:, quarter:].mean(axis=1) > 0.5
+    assert tile_rows.sum() > 100 and not changed[tile_rows, :quarter].any()
+    bad = post(client, rerun=first["id"], depth_scale="cubic")
+    assert bad.status_code == 400 and bad.json()["error"] == "depth scale 'cubic': choose log or linear"
 
 
 def test_serve_without_the_extra_says_how_to_install_it(monkeypatch, capsys):

@@ -5,8 +5,8 @@ Routes (all answers JSON unless a file; errors are ``{"error": "one line"}``):
 - ``GET /``: the page (``page.html``, self-contained: no CDN, no external request);
 - ``GET /api/options``: weights, backends, limits and example frames on offer;
 - ``POST /api/predict``: multipart form with ``file`` (or ``example`` / ``rerun``) and the
-  choices ``weights``, ``backend``, ``size``, ``intrinsics`` or ``hfov``; an image's result comes back
-  at once, a video's job is polled with ``GET /api/job/{id}``;
+  choices ``weights``, ``backend``, ``size``, ``intrinsics`` or ``hfov``, ``depth_scale``; an
+  image's result comes back at once, a video's job is polled with ``GET /api/job/{id}``;
 - ``GET /api/result/{id}/pixel?x=&y=``: class and depth of a pixel in the original image's
   coordinates;
 - ``GET /api/result/{id}/file/{kind}``: ``panel``, ``labels``, ``depth``, ``npy``, ``json``,

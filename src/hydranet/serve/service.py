@@ -37,6 +37,7 @@ from ..inference.pipeline import SizeOption, check_size
 from ..inference.pointcloud import parse_intrinsics
 from ..inference.predictor import Prediction, Predictor
 from ..inference.raw import read_labels_png
+from ..inference.render import DEPTH_SCALES
 from ..sizes import parse_size
 
 MB = 1 << 20
@@ -96,6 +97,7 @@ class RunOptions:
     size: SizeOption = None
     intrinsics: Intrinsics | None = None
     hfov: float | None = None  # a stated horizontal field of view (degrees), instead of intrinsics
+    depth_scale: str = "log"  # the depth picture's colour scale (DEPTH_SCALES)
 
 
 @dataclass
@@ -317,6 +319,7 @@ class Service:
             "examples_pending": self.examples_pending,
             "image_suffixes": sorted(IMAGE_SUFFIXES),
             "video_suffixes": sorted(VIDEO_SUFFIXES),
+            "depth_scales": list(DEPTH_SCALES),
         }
 
     def example_file(self, example_id: str) -> Path:
@@ -339,7 +342,10 @@ class Service:
         camera, hfov = parse_camera_field(fields.get("intrinsics")), parse_hfov_field(fields.get("hfov"))
         if camera is not None and hfov is not None:
             raise InputError("camera: give fx, fy, cx, cy or a field of view, not both")
-        return RunOptions(weights, backend, parse_size_field(fields.get("size")), camera, hfov)
+        scale = fields.get("depth_scale") or "log"
+        if scale not in DEPTH_SCALES:
+            raise InputError(f"depth scale {scale!r}: choose {' or '.join(DEPTH_SCALES)}")
+        return RunOptions(weights, backend, parse_size_field(fields.get("size")), camera, hfov, scale)
 
     # -- jobs --------------------------------------------------------------------------------
 
@@ -481,6 +487,7 @@ class Service:
             camera = from_hfov(job.options.hfov or ASSUMED_HFOV_DEG, *pred.size)
         # The page shows one picture and reads pixels off it: lossless PNG, whatever it costs.
         return OutputOptions(save=("panel", "raw"), image_format="png", pointcloud=has_depth, intrinsics=camera,
+                             depth_scale=job.options.depth_scale,
                              model_name=predictor.config.name or job.options.weights.id,
                              label_set=predictor.config.label_set)
 
@@ -544,6 +551,7 @@ class Service:
         own_camera = job.options.intrinsics is None and job.options.hfov is None
         focal = quicktime_focal_35mm(job.input_path) if own_camera else None
         opts = OutputOptions(save=("panel",), video_formats=("mp4",), exif_camera=own_camera,
+                             depth_scale=job.options.depth_scale,
                              model_name=predictor.config.name or job.options.weights.id,
                              label_set=predictor.config.label_set)
         stem = job.folder / STEM
