@@ -97,6 +97,20 @@ def onnx_kept_fp32(proto) -> list[str]:
     return keep
 
 
+def onnx_depthwise_weights(proto) -> list[str]:
+    """Weight initializers of the depthwise convolutions (one input channel per group)."""
+    shapes = {i.name: list(i.dims) for i in proto.graph.initializer}
+    names = []
+    for node in proto.graph.node:
+        if node.op_type != "Conv" or len(node.input) < 2 or node.input[1] not in shapes:
+            continue
+        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        dims = shapes[node.input[1]]
+        if group > 1 and len(dims) == 4 and dims[0] == group and dims[1] == 1:
+            names.append(node.input[1])
+    return names
+
+
 class _Reader:
     """onnxruntime's CalibrationDataReader protocol over a list of batches."""
 
@@ -148,13 +162,21 @@ def quantize_onnx(fp32_path: str | Path, out_path: str | Path, batches: Sequence
         # Shape inference and graph optimisation first, as onnxruntime recommends for QDQ.
         quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
         signed = onnx_weight_type(weights) == "s8"
+        graph = onnx.load(str(prepared), load_external_data=False)
+        # Depthwise convolutions keep s8 weights even where dense ones take u8: their int32
+        # kernels do not saturate, and with u8 weights onnxruntime's depthwise path is some
+        # 16x slower (the bundled model at 360x480 on a Zen 3: 1297 ms against 80).
+        overrides = {} if signed else {
+            name: [{"quant_type": QuantType.QInt8, "symmetric": True, "axis": 0}]
+            for name in onnx_depthwise_weights(graph)}
         quantize_static(
             str(prepared), str(quantized), _Reader(batches),
             quant_format=QuantFormat.QDQ, per_channel=True,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8 if signed else QuantType.QUInt8,
             calibrate_method=CalibrationMethod.MinMax,
-            nodes_to_exclude=onnx_kept_fp32(onnx.load(str(prepared), load_external_data=False)),
-            extra_options={"ActivationSymmetric": False, "WeightSymmetric": signed},
+            nodes_to_exclude=onnx_kept_fp32(graph),
+            extra_options={"ActivationSymmetric": False, "WeightSymmetric": signed,
+                           "TensorQuantOverrides": overrides},
         )
         proto = onnx.load(str(quantized))
         entries = {k: meta[k] for k in (META_FORMAT, META_CONFIG, META_INPUT_SIZE) if k in meta}
