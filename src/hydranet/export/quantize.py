@@ -141,7 +141,7 @@ def quantize_onnx(fp32_path: str | Path, out_path: str | Path, batches: Sequence
     """Static QDQ INT8 quantization of a hydranet ONNX file: u8 activations, per-channel weights.
 
     Weights are s8 (symmetric) on CPUs with VNNI and u8 (asymmetric) elsewhere, where s8
-    saturates (:func:`onnx_weight_type`). The calibration uses min/max ranges over
+    saturates (:func:`onnx_weight_type`); depthwise convolutions keep s8 on every CPU. The calibration uses min/max ranges over
     ``batches``; the first convolution and the heads stay fp32 (:func:`onnx_kept_fp32`); the metadata (configuration)
     is carried over, with precision ``int8``.
     """
@@ -164,8 +164,8 @@ def quantize_onnx(fp32_path: str | Path, out_path: str | Path, batches: Sequence
         signed = onnx_weight_type(weights) == "s8"
         graph = onnx.load(str(prepared), load_external_data=False)
         # Depthwise convolutions keep s8 weights even where dense ones take u8: their int32
-        # kernels do not saturate, and with u8 weights onnxruntime's depthwise path is some
-        # 16x slower (the bundled model at 360x480 on a Zen 3: 1297 ms against 80).
+        # kernels do not saturate, and onnxruntime's u8 depthwise path is so slow that the
+        # bundled model ran 6x slower than in fp32 (Zen 3, 360x480: 667 against 104 ms).
         overrides = {} if signed else {
             name: [{"quant_type": QuantType.QInt8, "symmetric": True, "axis": 0}]
             for name in onnx_depthwise_weights(graph)}
