@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -204,7 +205,7 @@ def test_exported_file_runs_in_its_backend(model, batch, exported):
         create_backend("onnxruntime", exported["xml"])
 
 
-def test_size_specific_network_is_exported_per_size():
+def test_size_specific_network_is_exported_per_size(tmp_path):
     # EfficientNet-Lite0 pads by the input size (TensorFlow SAME): a traced dynamic graph would
     # be wrong at odd sizes, so export refuses it and the backends export once per size.
     from hydranet.export import export_onnx
@@ -213,8 +214,14 @@ def test_size_specific_network_is_exported_per_size():
 
     torch.manual_seed(0)
     model = create_model("camvid11_lite0").eval()
-    with pytest.raises(SizeSpecificModelError, match="efficientnet_lite0 network's graph depends on the input size"):
+    # Known from its layers, before any tracing: every Predictor start used to trace and check it.
+    with mock.patch("hydranet.export.onnx._torch_export", side_effect=AssertionError("traced")), \
+            pytest.raises(SizeSpecificModelError, match="efficientnet_lite0 network's graph depends on the input size"):
         export_onnx(model, "unused.onnx")
+    # A layer that hid it is still caught by running the traced graph at an odd size.
+    with mock.patch("hydranet.model.efficientnet.SameConv2d.pads_by_input_size", False), \
+            pytest.raises(SizeSpecificModelError, match="depends on the input size"):
+        export_onnx(model, tmp_path / "traced.onnx")
     backend = create_backend("onnxruntime", model)
     x = np.random.default_rng(1).standard_normal((1, 3, 61, 93)).astype(np.float32)  # odd sizes
     out, ref = backend(x), torch_outputs(model, x)

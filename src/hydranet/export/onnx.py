@@ -97,7 +97,9 @@ def export_onnx(model: HydraNet, path: str | Path, size: tuple[int, int] | None 
     (``segmentation``, ``depth``[, ``normals``]); the model configuration goes into the
     metadata (``hydranet.config``), so :func:`read_onnx_config` rebuilds it.
     """
-    import onnx
+    if size is None and pads_by_input_size(model):
+        raise SizeSpecificModelError(_SIZE_SPECIFIC.format(encoder=model.config.encoder))
+    import onnx  # a second to import: not before it is needed
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -155,6 +157,16 @@ class SizeSpecificModelError(ValueError):
     """The traced graph is only valid at the example size (the model computes with Python ints)."""
 
 
+_SIZE_SPECIFIC = ("the {encoder} network's graph depends on the input size (padding computed "
+                  "from the shape), so it cannot be exported with a dynamic size")
+
+
+def pads_by_input_size(model: nn.Module) -> bool:
+    """True when a layer computes its padding from the input's size (EfficientNet's TensorFlow
+    ``SAME``): known from the layers, without tracing the network."""
+    return any(getattr(m, "pads_by_input_size", False) for m in model.modules())
+
+
 # An input whose stride-2 stages see odd sizes, where shape-dependent padding differs from 192x640.
 _PROBE_SHAPE = (1, 3, 33, 45)
 
@@ -175,9 +187,7 @@ def _check_dynamic(model: HydraNet, path: str) -> None:
     for task, got in zip(model.config.tasks, outputs):
         ref = expected[task].numpy()
         if got.shape != ref.shape or not np.allclose(got, ref, atol=1e-3, rtol=1e-3):
-            raise SizeSpecificModelError(
-                f"the {model.config.encoder} network's graph depends on the input size (padding computed "
-                "from the shape), so it cannot be exported with a dynamic size")
+            raise SizeSpecificModelError(_SIZE_SPECIFIC.format(encoder=model.config.encoder))
 
 
 def _run_any_runtime(path: str, x: np.ndarray) -> list[np.ndarray] | None:

@@ -64,6 +64,11 @@ class SameConv2d(nn.Conv2d):
                          padding=kernel_size // 2 if symmetric else 0, groups=groups, bias=False)
         self._dynamic = not symmetric
 
+    @property
+    def pads_by_input_size(self) -> bool:
+        """True when the padding is computed from the input's size (a traced graph fixes it)."""
+        return self._dynamic
+
     @staticmethod
     def _pad(size: int, kernel: int, stride: int) -> tuple[int, int]:
         total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
