@@ -1,4 +1,4 @@
-"""Seeded mutations of images, weights and configs: read, or refused with one hydranet line."""
+"""Seeded mutations of images, videos, weights and configs: read, or refused with one hydranet line."""
 
 from __future__ import annotations
 

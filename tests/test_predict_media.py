@@ -246,6 +246,13 @@ def test_unreadable_videos_raise_input_error(tmp_path):
         VideoReader(bad)
     with pytest.raises(InputError, match="no such file"):
         VideoReader(tmp_path / "nothing.mp4")
+    # A video track whose codec FFmpeg does not know (found by tools/fuzz.py): no decoder at all.
+    make_video(tmp_path / "clip.mov", 3)
+    unknown = tmp_path / "unknown_codec.mov"
+    unknown.write_bytes((tmp_path / "clip.mov").read_bytes().replace(b"avc1", b"zzzz"))
+    with pytest.raises(InputError, match=r"unknown_codec.mov: not a readable video \(its video stream has no "
+                                         r"decoder: unknown codec or damaged header\)"):
+        VideoReader(unknown)
 
 
 def test_a_huge_image_is_refused_from_its_header_under_a_memory_limit(tmp_path):

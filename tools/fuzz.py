@@ -1,4 +1,4 @@
-"""Seeded mutation fuzzing of what hydranet reads: image files, weights files and configs.
+"""Seeded mutation fuzzing of what hydranet reads: image files, videos, weights files and configs.
 
     python tools/fuzz.py --cases 10000 [--seed 0]
 
@@ -22,7 +22,7 @@ from PIL import Image
 import hydranet
 from hydranet.errors import HydranetError
 
-KINDS = ("image", "weights", "config")
+KINDS = ("image", "weights", "config", "video")
 
 
 def _flip(data: bytes, rng: np.random.Generator, count: int) -> bytes:
@@ -52,15 +52,46 @@ def seeds(folder: Path) -> dict[str, bytes]:
     weights = hydranet.save_weights(torch_model, folder / "seed.safetensors").read_bytes()
     config = (b"data:\n  train: [{type: folder, root: /nonexistent}]\nsteps: 10\nbatch_size: 2\n"
               b"optim: {name: adamw, lr_decoder: 0.001}\nmodel: {factory: camvid11}\n")
-    return {"png": png.getvalue(), "jpg": jpg.getvalue(), "weights": weights, "config": config}
+    return {"png": png.getvalue(), "jpg": jpg.getvalue(), "weights": weights, "config": config,
+            "video": _phone_video(folder / "seed.mov")}
+
+
+def _phone_video(path: Path) -> bytes:
+    """A 4-frame H.264 MOV with the QuickTime focal-length key an iPhone writes in its video track."""
+    import struct
+
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv420p"
+        rng = np.random.default_rng(1)
+        for _ in range(4):
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    data = bytearray(path.read_bytes())
+
+    def atom(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+    key = b"com.apple.quicktime.camera.focal_length.35mm_equivalent"
+    meta = atom(b"meta", atom(b"keys", struct.pack(">II", 0, 1) + atom(b"mdta", key))
+                + atom(b"ilst", atom(struct.pack(">I", 1), atom(b"data", struct.pack(">II", 21, 0) + b"\x1a"))))
+    moov = data.index(b"moov") - 4  # PyAV writes moov last: growing it moves no sample offset
+    trak = data.index(b"trak", moov) - 4
+    trak_end = trak + struct.unpack_from(">I", data, trak)[0]
+    struct.pack_into(">I", data, trak, trak_end - trak + len(meta))
+    struct.pack_into(">I", data, moov, len(data) - moov + len(meta))
+    return bytes(data[:trak_end]) + meta + bytes(data[trak_end:])
 
 
 def one_case(kind: str, data: bytes, folder: Path, index: int) -> str | None:
     """None when the input was read or refused properly, else what went wrong."""
-    from hydranet.inference.media import read_image
+    from hydranet.inference.media import VideoReader, read_image
     from hydranet.training.config import load_config
 
-    suffix = {"image": ".png", "weights": ".safetensors", "config": ".yaml"}[kind]
+    suffix = {"image": ".png", "weights": ".safetensors", "config": ".yaml", "video": ".mov"}[kind]
     path = folder / f"case{index}{suffix}"
     path.write_bytes(data)
     try:
@@ -70,6 +101,15 @@ def one_case(kind: str, data: bytes, folder: Path, index: int) -> str | None:
                 return f"read_image returned {image.dtype} {image.shape}"
         elif kind == "weights":
             hydranet.load_model(path)
+        elif kind == "video":
+            with VideoReader(path) as reader:  # damage ends the frames and is said in .error
+                frames = list(reader)
+                if any(f.dtype != np.uint8 or f.ndim != 3 or f.shape[2] != 3 for f in frames):
+                    return "VideoReader yielded a frame that is not uint8 RGB"
+                if reader.error is not None and "\n" in reader.error:
+                    return f"video error over several lines: {reader.error[:200]!r}"
+                if reader.focal_35mm is not None and not 10 <= reader.focal_35mm <= 800:
+                    return f"implausible focal length {reader.focal_35mm} passed"
         else:
             load_config(path)
     except HydranetError as exc:
@@ -84,20 +124,24 @@ def one_case(kind: str, data: bytes, folder: Path, index: int) -> str | None:
 
 
 def run(cases: int, seed: int = 0, folder: Path | None = None) -> list[str]:
-    """``cases`` mutated inputs (a third of each kind); the problems found."""
+    """``cases`` mutated inputs (a quarter of each kind); the problems found."""
     problems: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(folder or tmp)
         base = seeds(work)
         rng = np.random.default_rng(seed)
         for i in range(cases):
-            kind = KINDS[i % 3]
-            source = base[("png", "jpg")[i // 3 % 2]] if kind == "image" else base[kind]
+            kind = KINDS[i % len(KINDS)]
+            source = base[("png", "jpg")[i // len(KINDS) % 2]] if kind == "image" else base[kind]
             count = int(rng.integers(1, 12))
             if kind == "weights" and rng.random() < 0.7:
                 # Most interesting bytes are in the JSON header: mutate there.
                 head_len = int.from_bytes(source[:8], "little") + 8
                 data = source[:8] + _flip(source[8:head_len], rng, count) + source[head_len:]
+            elif kind == "video" and rng.random() < 0.6:
+                # The movie header (last, where the atoms and the camera key are): mutate there.
+                moov = source.rindex(b"moov") - 4
+                data = source[:moov] + _flip(source[moov:], rng, count)
             else:
                 data = _flip(source, rng, count)
             problem = one_case(kind, data, work, i)

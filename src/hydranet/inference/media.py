@@ -290,6 +290,10 @@ class VideoReader:
             self._container.close()
             raise InputError(f"{self.path}: contains no video stream")
         self._stream = self._container.streams.video[0]
+        if self._stream.codec_context is None:  # a codec FFmpeg does not know, or a damaged header
+            self._container.close()
+            raise InputError(f"{self.path}: not a readable video (its video stream has no decoder: "
+                             "unknown codec or damaged header)")
         # FFmpeg's default slice threading: frame threading would add latency and, on a cut
         # file, swallow the frames still inside the decoder. Decoding runs beside the network
         # in a background thread anyway (see ``threads.Prefetch``).
