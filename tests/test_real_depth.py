@@ -312,3 +312,20 @@ def test_realdepth_dev_reads(one_thread) -> None:
         for b in ("constant", "row", "row_oracle"):
             assert e10["errors"][b] == e20["errors"][b]
         assert e10["errors"]["model_median"]["abs_rel"] == pytest.approx(e20["errors"]["model_median"]["abs_rel"])
+
+
+def test_eval_with_no_scorable_image_fails_in_one_line(root: Path, small_weights: Path, capsys, one_thread) -> None:
+    # Each unreadable depth file is a one-line warning and skipped; a run with nothing left to
+    # score is an error (exit 2), not an empty table that looks like a result.
+    from hydranet.cli.main import main
+
+    (root / "depth" / "a.png").write_bytes(b"not a png")
+    Image.fromarray(np.zeros((H, W), np.uint8)).save(root / "depth" / "b.png")
+    code = main(["eval", "--weights", str(small_weights), "--dataset", "depth_folder", "--root", str(root),
+                 "--backend", "torch"])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("hydranet:")]
+    assert code == 2
+    assert err[0].startswith(f"hydranet: warning: {root / 'depth' / 'a.png'}: cannot read") and "UserWarning" not in err[0]
+    assert err[1].startswith(f"hydranet: warning: {root / 'depth' / 'b.png'}: not a sparse depth map")
+    assert err[2] == (f"hydranet: error: {root}: no image could be scored (2 skipped: a, b; see the warnings above); "
+                      "each images/NAME needs depth/NAME.png, a 16-bit PNG of metres x 256 at the image's size")

@@ -100,6 +100,7 @@ def _options(items: list[str]) -> dict[str, Any]:
 
 def run_real_depth(args: argparse.Namespace, model: Any, dataset: Any, size: Any) -> int:
     """Real frames with sparse metric depth: the model beside a constant and a row-only map."""
+    from ..errors import HydranetError
     from ..evaluation.real_depth import evaluate_depth_images, format_real_depth_table
     from ..inference.predictor import Predictor
 
@@ -111,6 +112,12 @@ def run_real_depth(args: argparse.Namespace, model: Any, dataset: Any, size: Any
 
     result = evaluate_depth_images(predict, dataset, max_depth=float(cfg.depth_range[1]),
                                    max_images=args.max_images)
+    if not result["overall"]["images"]:
+        skipped = result.get("skipped") or []
+        raise HydranetError(f"{args.root}: no image could be scored ({len(skipped)} skipped: "
+                            f"{', '.join(skipped[:3])}{' ...' if len(skipped) > 3 else ''}; see the warnings "
+                            "above); each images/NAME needs depth/NAME.png, a 16-bit PNG of metres x 256 "
+                            "at the image's size")
     camera = ("camera-aware: each image at the canonical focal length from its intrinsics"
               if predictor.camera_aware else "depth as the network gives it")
     missing = result["overall"]["without_intrinsics"]

@@ -9,7 +9,9 @@ import signal
 import sys
 import threading
 import traceback
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from .. import __version__
 from ..errors import HydranetError, debug_enabled
@@ -80,7 +82,10 @@ def _run(argv: Sequence[str] | None) -> int:
     if debug:
         os.environ["HYDRANET_DEBUG"] = "1"
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            if not debug:  # one line a warning, as errors are; --debug keeps Python's own format
+                warnings.showwarning = _show_warning
+            return int(args.func(args) or 0)
     except HydranetError as exc:
         _traceback(debug)
         print(f"hydranet: error: {exc}", file=sys.stderr)
@@ -99,6 +104,14 @@ def _run(argv: Sequence[str] | None) -> int:
             os.environ.pop("HYDRANET_DEBUG", None)
         else:
             os.environ["HYDRANET_DEBUG"] = before
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    from tqdm import tqdm
+
+    text = " ".join(str(message).split())
+    tqdm.write(f"hydranet: warning: {text}", file=file or sys.stderr)  # above a progress bar, not through it
 
 
 def _traceback(debug: bool) -> None:
