@@ -115,6 +115,17 @@ def test_bench_command_prints_table_and_writes_json(tmp_path, capsys):
     assert record["machine"]["cpus"] >= 1 and "torch" in record["versions"]
 
 
+def test_quick_keeps_the_sizes_and_batches_named(tmp_path, capsys):
+    # --quick shortens the run; it used to replace --sizes and --batch silently with 192x640, 1.
+    out = tmp_path / "quick.json"
+    assert main(["bench", "--quick", "--sizes", "40x56", "--batch", "2", "--backends", "torch", "--warmup", "1",
+                 "--no-video", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert {(r["height"], r["width"], r["batch"]) for r in rows} == {(40, 56, 2)}
+    assert all(r["runs"] <= 10 for r in rows)
+    capsys.readouterr()
+
+
 def test_bench_times_the_plain_static_export_beside_hydranets_engines(tmp_path, capsys):
     pytest.importorskip("openvino")
     pytest.importorskip("nncf")

@@ -192,6 +192,15 @@ def test_export_cli_prints_difference(weights, tmp_path, capsys):
     assert read_onnx_config(out).num_classes == 6
 
 
+def test_export_without_weights_takes_the_bundled_model(tmp_path, capsys):
+    # Like every command, export defaults to the bundled model; that one needs a fixed size.
+    assert main(["export", "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hydranet: error: the efficientnet_lite0 network's graph depends on the input size")
+    assert err.endswith("export at a fixed size with --size HxW (e.g. --size 360x480)") and "\n" not in err
+    assert not (tmp_path / "m.onnx").exists()
+
+
 def test_export_cli_openvino_int8_with_calibration(weights, tmp_path, capsys):
     folder = tmp_path / "frames"
     folder.mkdir()

@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", help="configuration for random weights (default kitti6)")
     parser.add_argument("--sizes", help=f"input sizes HxW, comma separated (default {DEFAULT_SIZES}; with nothing "
                                         "named, the bundled default first at 360x480 and a KITTI frame's size)")
-    parser.add_argument("--batch", default="1,4", help="batch sizes, comma separated (default 1,4)")
+    parser.add_argument("--batch", help="batch sizes, comma separated (default 1,4)")
     parser.add_argument("--backends", help="subset of torch-reference,torch,onnxruntime,openvino (openvino includes the plain "
                              "export), or engine keys such as plain-openvino-int8 (default: installed)")
     parser.add_argument("--precisions", help="subset of fp32,bf16,int8 (default all)")
@@ -70,7 +70,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--video-save", default="panel", help="what predict writes (default panel; e.g. overlay)")
     parser.add_argument("--video-engines",
                         help="engines for the video test, comma separated (default: the fastest at that size)")
-    parser.add_argument("--quick", action="store_true", help="192x640, batch 1, 10 runs")
+    parser.add_argument("--quick", action="store_true",
+                        help="10 runs, and unless --sizes / --batch say otherwise kitti6 at 192x640, batch 1")
     parser.add_argument("--json", metavar="FILE", help="write every measurement to this JSON file")
     parser.set_defaults(func=run)
 
@@ -128,7 +129,11 @@ def run(args: argparse.Namespace) -> int:
     from ..model import build_model
 
     if args.quick:
-        args.sizes, args.batch, args.runs = "192x640", "1", min(args.runs, 10)
+        # What the user named wins; --quick only fills in what was left to defaults.
+        args.sizes = args.sizes or "192x640"
+        args.batch = args.batch or "1"
+        args.runs = min(args.runs, 10)
+    args.batch = args.batch or "1,4"
     batches = _ints(args.batch, "--batch")
     threads = args.threads or cpu_threads()
     backends = args.backends.split(",") if args.backends else None

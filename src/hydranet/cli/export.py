@@ -24,7 +24,7 @@ and how many pixels get the same class."""
 
 EPILOG = """\
 examples:
-  hydranet export --weights default --format onnx --out hydranet.onnx
+  hydranet export --format onnx --size 360x480 --out hydranet.onnx   # the bundled model, at one size
   hydranet export --weights kitti6 --format openvino --precision int8 \\
       --calibration my_frames/ --size 192x640 --out kitti6-int8.xml
   hydranet export --weights model.safetensors --format onnx --precision int8 --out m-int8.onnx
@@ -40,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "export", help="export to ONNX / OpenVINO (fp32, bf16, INT8)", description=DESCRIPTION,
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", required=True, help="weights file (.ckpt, .safetensors) or registered name")
+    parser.add_argument("--weights", default="default",
+                        help="weights file (.ckpt, .safetensors) or registered name (default: the bundled model)")
     parser.add_argument("--format", required=True, choices=sorted(FORMATS), help="onnx or openvino (IR .xml + .bin)")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "int8"),
                         help="fp32 (default), bf16 (openvino only) or int8")
