@@ -329,3 +329,24 @@ def test_ordered_map_keeps_order_with_calls_in_flight(depth):
     assert [r for i, r, _ in out if i != 4] == [i * i for i in range(8) if i != 4]
     assert str(out[4][2]) == "item 4" and out[4][1] is None
     assert most[0] == depth  # never more calls at once than asked, and that many when asked
+
+
+def test_a_video_over_the_pixel_limit_is_refused_from_its_header(tmp_path):
+    # Its frames would be decoded several at a time, as an over-large image would be whole.
+    path = tmp_path / "big.mp4"
+    make_video(path, 2, height=64, width=96)
+    with pytest.raises(InputError, match=r"big.mp4: 96x64 video frames are 0 Mpx, more than the 0.005 Mpx limit; "
+                                         r"downscale the video first"):
+        VideoReader(path, max_pixels=5000)
+    with VideoReader(path, max_pixels=None) as reader:
+        assert len(list(reader)) == 2
+
+
+def test_frames_larger_than_h264_allows_are_refused_in_one_line(tmp_path):
+    from hydranet.inference.media import MAX_H264_SIDE, VideoWriter
+
+    path = tmp_path / "wide.mp4"
+    with pytest.raises(InputError, match=rf"wide.mp4: {MAX_H264_SIDE + 2}x16 frames are larger than H.264 allows"):
+        with VideoWriter(path, 25) as writer:
+            writer.write(np.zeros((16, MAX_H264_SIDE + 2, 3), np.uint8))
+    assert not path.exists()

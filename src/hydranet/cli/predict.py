@@ -124,9 +124,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              f"else a {ASSUMED_HFOV_DEG:g} degree field of view; this assumes the "
                              "field of view for every input")
     parser.add_argument("--max-pixels", type=int, default=MAX_PIXELS, metavar="N",
-                        help=f"the largest image read, in pixels (default {MAX_PIXELS}, 50 Mpx); larger "
-                             "ones are refused from their header, before any decoding, unless "
-                             "--downscale-large")
+                        help=f"the largest image or video frame read, in pixels (default {MAX_PIXELS}, "
+                             "50 Mpx); larger ones are refused from their header, before any decoding "
+                             "(images: unless --downscale-large)")
     parser.add_argument("--downscale-large", action="store_true",
                         help="read images over --max-pixels reduced to fit instead of refusing them, "
                              "and write their outputs at that size: a JPEG is decoded at 1/2, 1/4 or "

@@ -37,6 +37,8 @@ DEFAULT_FPS = Fraction(25)
 # post-processing at full resolution, safe on a machine of 8 GB or more. PIL's own bomb check
 # stays behind it.
 MAX_PIXELS = 50_000_000
+# libx264 refuses frames wider or taller than this.
+MAX_H264_SIDE = 16384
 Image.MAX_IMAGE_PIXELS = 200_000_000
 # Reading a large image reduced (``downscale``): libjpeg decodes a baseline JPEG at 1/2, 1/4 or
 # 1/8 of its size straight from the file (Pillow's ``draft``), so memory stays bounded whatever
@@ -276,7 +278,7 @@ class VideoReader:
     states (None: none or implausible); ``camera_for`` turns it into the camera of a frame.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, max_pixels: int | None = MAX_PIXELS) -> None:
         self.path = Path(path)
         if self.path.is_dir():
             raise InputError(f"{self.path}: is a folder, not a video")
@@ -301,6 +303,13 @@ class VideoReader:
         self.fps: Fraction = Fraction(rate) if rate and 0 < rate <= 1000 else DEFAULT_FPS
         self.width: int = int(self._stream.codec_context.width)
         self.height: int = int(self._stream.codec_context.height)
+        if max_pixels and self.width * self.height > max_pixels:
+            # Refused from the header, as a large image is: every decoded frame would take
+            # width x height x 3 bytes, several frames at a time.
+            self._container.close()
+            raise InputError(f"{self.path}: {self.width}x{self.height} video frames are "
+                             f"{self.width * self.height / 1e6:.0f} Mpx, more than the {max_pixels / 1e6:.3g} Mpx "
+                             "limit; downscale the video first")
         self.frame_count: int = int(self._stream.frames or 0)
         self.expected_frames: int = self.frame_count or self._frames_from_duration()
         self.frames_decoded = 0
@@ -450,6 +459,10 @@ class VideoWriter:
         self._tmp = self.path.with_name(f".{self.path.stem}.part{self.path.suffix}")
 
     def _open(self, height: int, width: int) -> None:
+        if self.format == "mp4" and max(height, width) > MAX_H264_SIDE:
+            raise InputError(f"{self.path}: {width}x{height} frames are larger than H.264 allows "
+                             f"({MAX_H264_SIDE} pixels a side); write smaller pictures (e.g. a lower "
+                             "--panel-height)")
         self.size = (height, width)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.format == "mp4":

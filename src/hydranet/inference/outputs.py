@@ -200,12 +200,18 @@ def write_image_outputs(pred: Prediction, paths: dict[str, Path], opts: OutputOp
             _write_rgb(paths["bev"], _bev(pred, points, labels, opts))
 
 
+# The default panel video's four pictures side by side stay within this width: an 8K video's
+# would be 15,360 pixels wide, past H.264 level 6.2 (8192), the largest that players decode.
+MAX_PANEL_WIDTH = 8000
+
+
 class VideoSink:
     """Writes the outputs of a video's predictions frame by frame; ``close()`` finishes them.
 
     Without ``opts.panel_height`` the panel's pictures are drawn at ``panel_scale`` of the
     frame height, so that a 2x2 panel of a wide video has about the video's own size:
     encoding a full-scale panel (4x the pixels) would cost more than the network on a CPU.
+    Its four pictures side by side stay within ``MAX_PANEL_WIDTH`` (an 8K video's would not).
     """
 
     def __init__(self, paths: dict[str, Path], fps: Fraction, opts: OutputOptions, source: str = "",
@@ -230,7 +236,7 @@ class VideoSink:
         pixels). Raw outputs, point clouds and the other pictures need the full frame.
         """
         h, w = int(shape[0]), int(shape[1])
-        self._panel_height_for(h)
+        self._panel_height_for(h, w)
         full = set(self.opts.visuals) != {"panel"} or "raw" in self.opts.save or \
             self.opts.pointcloud or self.opts.bev
         tile_h = self.opts.panel_height
@@ -238,13 +244,13 @@ class VideoSink:
             return h, w
         return tile_h, max(1, int(round(w * tile_h / h)))
 
-    def _panel_height_for(self, frame_height: int) -> None:
+    def _panel_height_for(self, frame_height: int, frame_width: int) -> None:
         if self.opts.panel_height is None:
-            height = max(16, int(round(frame_height * self.panel_scale)))
-            self.opts = replace(self.opts, panel_height=height)
+            height = min(frame_height * self.panel_scale, MAX_PANEL_WIDTH / 4 * frame_height / max(frame_width, 1))
+            self.opts = replace(self.opts, panel_height=max(16, int(round(height))))
 
     def write(self, frame_index: int, pred: Prediction) -> None:
-        self._panel_height_for(pred.size[0])
+        self._panel_height_for(*pred.size)
         opts = self.opts
         pictures = {kind: render(kind, pred, opts) for kind in opts.visuals}
         if opts.pointcloud or opts.bev:

@@ -52,7 +52,7 @@ def _sniff(path: Path) -> str | None:
     except (UnidentifiedImageError, OSError, ValueError):
         pass
     try:
-        with VideoReader(path):
+        with VideoReader(path, max_pixels=None):  # its size is judged when it is read
             return "video"
     except InputError:
         return None
@@ -236,7 +236,7 @@ def process_video(job: Job, predictor: Predictor, opts: OutputOptions, every: in
     need (:meth:`VideoSink.prediction_size`: a default panel video needs half the frame's);
     ``full_resolution`` gives ``on_frame`` every frame's full-resolution prediction.
     """
-    reader = VideoReader(job.path)
+    reader = VideoReader(job.path, max_pixels=opts.max_pixels)
     fps = reader.fps / every
     source = reader.frames(every)
     camera = None
