@@ -130,9 +130,11 @@ def test_video_predictions_are_made_at_the_size_the_outputs_need(tmp_path):
     assert size_for(OutputOptions()) == (180, 240)
     assert size_for(OutputOptions(), (375, 1242)) == (188, 623)  # round(1242 * 188 / 375)
     assert size_for(OutputOptions(panel_height=90)) == (90, 120)
-    # An 8K video: half its height would make a panel 15,360 pixels wide; four pictures stay
-    # within 8000 (H.264 level 6.2, what players decode, is 8192).
-    assert size_for(OutputOptions(), (4320, 7680)) == (1125, 2000)
+    # 4K and 8K videos: half their height would make panels 7,680 and 15,360 pixels wide; four
+    # pictures stay within 4000 (H.264 level 5.1, what most hardware decoders play, is 4096).
+    assert size_for(OutputOptions(), (1080, 1920)) == (540, 960)
+    assert size_for(OutputOptions(), (2160, 3840)) == (562, 999)
+    assert size_for(OutputOptions(), (4320, 7680)) == (562, 999)
     # Full frames for anything shown or saved at the frame's resolution.
     assert size_for(OutputOptions(panel_height=360)) == (360, 480)
     assert size_for(OutputOptions(save=("panel", "raw"))) == (360, 480)

@@ -200,9 +200,11 @@ def write_image_outputs(pred: Prediction, paths: dict[str, Path], opts: OutputOp
             _write_rgb(paths["bev"], _bev(pred, points, labels, opts))
 
 
-# The default panel video's four pictures side by side stay within this width: an 8K video's
-# would be 15,360 pixels wide, past H.264 level 6.2 (8192), the largest that players decode.
-MAX_PANEL_WIDTH = 8000
+# The default panel video's four pictures side by side stay within this width, so that the
+# video fits H.264 level 5.1 (4096 pixels wide), what most hardware decoders play: a 1080p
+# video's panel (3840) is unchanged, a 4K one's was 7,700 pixels wide and an 8K one's 15,360,
+# past what libx264 writes.
+MAX_PANEL_WIDTH = 4000
 
 
 class VideoSink:
