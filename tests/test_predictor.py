@@ -198,5 +198,5 @@ def test_predict_reports_the_rate_without_the_time_spent_making_engines(small_we
         r"3 frames in ([\d.]+) s; .*; ([\d.]+) s before that making engines.*end to end ([\d.]+) frames/s",
         done).groups())
     assert setup >= 2.0 and seconds > setup
-    assert fps == pytest.approx(3 / (seconds - setup), rel=0.3)  # printed values are rounded
-    assert fps > 2 * 3 / seconds
+    # Printed to 0.1 s, so only bounds: the 2 s build would make it at most 3 / 2 frames/s.
+    assert fps >= 3 / (seconds - setup + 0.1) and fps > 2 * 3 / seconds
