@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cached_property
 from pathlib import Path
 from types import TracebackType
 
@@ -314,7 +315,11 @@ class VideoReader:
         self.expected_frames: int = self.frame_count or self._frames_from_duration()
         self.frames_decoded = 0
         self.error: str | None = None
-        self.focal_35mm: float | None = quicktime_focal_35mm(self.path)
+
+    @cached_property
+    def focal_35mm(self) -> float | None:
+        """Read from the file's atoms when first asked: opening a video to check it costs nothing."""
+        return quicktime_focal_35mm(self.path)
 
     def camera_for(self, height: int, width: int) -> Intrinsics | None:
         """The camera of a decoded (upright) ``height`` x ``width`` frame from the focal length

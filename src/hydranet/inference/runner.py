@@ -223,14 +223,15 @@ def _run_images(images: Sequence[Job], predictor: Predictor, opts: OutputOptions
 
 
 def process_video(job: Job, predictor: Predictor, opts: OutputOptions, every: int,
-                  on_frame: Callable[[int, Prediction], None] | None = None,
+                  on_frame: Callable[[int, Prediction, Intrinsics | None], None] | None = None,
                   max_frames: int | None = None, full_resolution: bool = False) -> tuple[int, str | None]:
     """Predict every ``every``-th frame; ``(frames written, problem or None)``.
 
     Decoding runs in one background thread and rendering + encoding in another, so they
     overlap with the network. A damaged video keeps the frames decoded before the damage
-    and reports the damage as its problem. ``on_frame(index, prediction)`` is called (in the
-    render thread) after each frame is written, e.g. to report progress; an exception it
+    and reports the damage as its problem. ``on_frame(index, prediction, camera)`` is called (in
+    the render thread) after each frame is written, e.g. to report progress; ``camera`` is the
+    file's own (QuickTime) camera when the depth used it, else None. An exception it
     raises stops the video, whose outputs are still closed properly. ``max_frames`` stops
     after that many predicted frames. Predictions are made at the resolution the outputs
     need (:meth:`VideoSink.prediction_size`: a default panel video needs half the frame's);
@@ -264,7 +265,7 @@ def process_video(job: Job, predictor: Predictor, opts: OutputOptions, every: in
         sink.write(index, pred)
         bar.update()
         if on_frame is not None:
-            on_frame(index, pred)
+            on_frame(index, pred, camera)
 
     # The stages run side by side; OpenCV's own worker threads would only compete with the
     # network's for the same cores.

@@ -29,9 +29,8 @@ from PIL import Image, UnidentifiedImageError
 from ..checkpoints import RELEASED, WEIGHTS, bundled_path, cached_path, resolve_weights
 from ..errors import HydranetError, InputError
 from ..inference.backends import available_backends
-from ..inference.camera import ASSUMED_HFOV_DEG, Intrinsics, check_hfov, from_focal_35mm, from_hfov
+from ..inference.camera import ASSUMED_HFOV_DEG, Intrinsics, check_hfov, from_hfov
 from ..inference.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReader, decode_image
-from ..inference.quicktime import quicktime_focal_35mm
 from ..inference.outputs import OutputOptions, image_paths, video_paths, write_image_outputs
 from ..inference.pipeline import SizeOption, check_size
 from ..inference.pointcloud import parse_intrinsics
@@ -549,7 +548,6 @@ class Service:
 
         predictor = self._prepared(job.options)
         own_camera = job.options.intrinsics is None and job.options.hfov is None
-        focal = quicktime_focal_35mm(job.input_path) if own_camera else None
         opts = OutputOptions(save=("panel",), video_formats=("mp4",), exif_camera=own_camera,
                              depth_scale=job.options.depth_scale,
                              model_name=predictor.config.name or job.options.weights.id,
@@ -559,12 +557,11 @@ class Service:
         start = predictor.model_seconds
         still: dict[str, Any] = {}
 
-        def on_frame(index: int, pred: Prediction) -> None:
+        def on_frame(index: int, pred: Prediction, camera: Intrinsics | None) -> None:
             if self._closing.is_set():
                 raise JobCancelled("the server is stopping")
             if not still:  # the first frame also as a still: pixel readings and raw downloads
-                if focal is not None:  # the camera process_video took from the file's metadata
-                    job.exif_camera = from_focal_35mm(focal, *pred.size)
+                job.exif_camera = camera  # the video's own, when its depth used it
                 still.update(self._write_still(job, predictor, pred, predictor.model_seconds - start))
             job.done += 1
 
