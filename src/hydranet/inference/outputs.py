@@ -202,8 +202,7 @@ def write_image_outputs(pred: Prediction, paths: dict[str, Path], opts: OutputOp
 
 # The default panel video's four pictures side by side stay within this width, so that the
 # video fits H.264 level 5.1 (4096 pixels wide), what most hardware decoders play: a 1080p
-# video's panel (3840) is unchanged, a 4K one's was 7,700 pixels wide and an 8K one's 15,360,
-# past what libx264 writes.
+# video's panel (3840) is unchanged; a 4K one's was 7,700 pixels wide and an 8K one's 15,360.
 MAX_PANEL_WIDTH = 4000
 
 
