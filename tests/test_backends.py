@@ -127,7 +127,7 @@ def test_torch_backend_nchw_and_channels_last_agree(model, batch):
 
 def test_openvino_int8_keeps_labels(model, images, exported):
     # Calibrated on generated street scenes (the default), checked on other generated scenes.
-    backend = create_backend("openvino", exported["onnx"], precision="int8", calibration_size=SIZE,
+    backend = create_backend("openvino", exported["onnx"], precision="int8", calibration_sizes=[SIZE],
                              calibration_count=3)
     assert backend.precision == "int8"
     agreement = check_against_torch(model, backend, images)
@@ -205,16 +205,58 @@ def test_exported_file_runs_in_its_backend(model, batch, exported):
         create_backend("onnxruntime", exported["xml"])
 
 
-def test_size_specific_network_is_exported_per_size(tmp_path):
-    # EfficientNet-Lite0 pads by the input size (TensorFlow SAME): a traced dynamic graph would
-    # be wrong at odd sizes, so export refuses it and the backends export once per size.
-    from hydranet.export import export_onnx
-    from hydranet.export.onnx import SizeSpecificModelError
+def test_efficientnet_exports_one_graph_for_every_size(tmp_path):
+    # TensorFlow SAME padding at stride 2 depends on the input's parity; written with the
+    # traced sizes, one exported graph is exact at odd, even and mixed sizes.
+    import onnxruntime as ort
+
     from hydranet import create_model
+    from hydranet.export import export_onnx
 
     torch.manual_seed(0)
     model = create_model("camvid11_lite0").eval()
-    # Known from its layers, before any tracing: every Predictor start used to trace and check it.
+    path = export_onnx(model, tmp_path / "lite0.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for h, w in ((64, 96), (61, 93), (64, 93), (47, 130)):
+        x = np.random.default_rng(h).standard_normal((1, 3, h, w)).astype(np.float32)
+        out = dict(zip(model.config.tasks, session.run(None, {session.get_inputs()[0].name: x})))
+        ref = torch_outputs(model, x)
+        for key in ref:
+            assert out[key].shape == ref[key].shape
+            np.testing.assert_allclose(out[key], ref[key], atol=1e-4)
+
+
+def test_same_padding_matches_tensorflow_at_every_parity():
+    from hydranet.model.efficientnet import SameConv2d
+
+    torch.manual_seed(0)
+    for k in (3, 5):
+        conv = SameConv2d(2, 3, k, stride=2).eval()
+        for h, w in ((8, 8), (9, 9), (8, 11), (13, 6)):
+            x = torch.randn(1, 2, h, w)
+            top, bottom = SameConv2d._pad(h, k, 2)  # TensorFlow's formula
+            left, right = SameConv2d._pad(w, k, 2)
+            ref = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (left, right, top, bottom)),
+                                             conv.weight, stride=2)
+            with torch.no_grad():
+                assert torch.equal(conv(x), ref)
+
+
+def test_size_specific_network_is_exported_per_size(tmp_path):
+    # A layer whose padding a trace would fix to the traced size (here: EfficientNet's SAME
+    # layers with the traceable form switched off) makes export refuse a dynamic graph, and
+    # the backends export once per size.
+    from hydranet.export import export_onnx
+    from hydranet.export.onnx import SizeSpecificModelError
+    from hydranet import create_model
+    from hydranet.model.efficientnet import SameConv2d
+
+    torch.manual_seed(0)
+    model = create_model("camvid11_lite0").eval()
+    for m in model.modules():
+        if isinstance(m, SameConv2d):
+            m._traceable = False
+    # Known from its layers, before any tracing.
     with mock.patch("hydranet.export.onnx._torch_export", side_effect=AssertionError("traced")), \
             pytest.raises(SizeSpecificModelError, match="efficientnet_lite0 network's graph depends on the input size"):
         export_onnx(model, "unused.onnx")

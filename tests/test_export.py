@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -167,6 +168,22 @@ def test_compare_outputs_by_hand():
     assert agreement.depth_rel_diff == pytest.approx((0.5 / 2.0 + 0.0) / 2)
 
 
+def test_any_size_graphs_are_calibrated_at_the_sizes_the_weights_see():
+    from hydranet.checkpoints import load_model
+    from hydranet.export.calibration import CalibrationSource
+    from hydranet.model import ModelConfig
+
+    # The bundled model resizes a 4:3, 16:9 or 3.3:1 frame to 480 px wide at the assumed 60 degrees.
+    source = CalibrationSource(load_model("default").config, None, count=8)
+    assert source.sizes == [(360, 480), (270, 480), (145, 480)]
+    shapes = [b.shape for b in source.batches(None)]
+    assert shapes == [(1, 3, 360, 480)] * 3 + [(1, 3, 270, 480)] * 3 + [(1, 3, 145, 480)] * 2
+    # A graph that holds at one size only is calibrated at that size.
+    assert {b.shape for b in source.batches((64, 96))} == {(1, 3, 64, 96)}
+    # Weights without a canonical camera (the paper's) keep 192x640.
+    assert CalibrationSource(ModelConfig(num_classes=6), None, count=2).sizes == [(192, 640)]
+
+
 def test_calibration_folder_skips_bad_files(tmp_path, capsys):
     for i, image in enumerate(generated_images(3, (40, 60))):
         Image.fromarray(image).save(tmp_path / f"{i}.png")
@@ -193,12 +210,14 @@ def test_export_cli_prints_difference(weights, tmp_path, capsys):
 
 
 def test_export_without_weights_takes_the_bundled_model(tmp_path, capsys):
-    # Like every command, export defaults to the bundled model; that one needs a fixed size.
-    assert main(["export", "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("hydranet: error: the efficientnet_lite0 network's graph depends on the input size")
-    assert err.endswith("export at a fixed size with --size HxW (e.g. --size 360x480)") and "\n" not in err
-    assert not (tmp_path / "m.onnx").exists()
+    # Like every command, export defaults to the bundled model: one graph for every input size.
+    from hydranet.export.onnx import read_onnx_config
+
+    out = tmp_path / "m.onnx"
+    assert main(["export", "--format", "onnx", "--out", str(out), "--check-images", "2"]) == 0
+    captured = capsys.readouterr().out
+    assert "dynamic height and width" in captured and "within 0.0001 of PyTorch: yes" in captured
+    assert read_onnx_config(out).encoder == "efficientnet_lite0"
 
 
 def test_export_cli_openvino_int8_with_calibration(weights, tmp_path, capsys):
@@ -251,9 +270,13 @@ def test_export_cli_asks_for_a_size_when_the_graph_needs_one(tmp_path, capsys):
     from hydranet import create_model
 
     torch.manual_seed(0)
+    from hydranet.model.efficientnet import SameConv2d
+
     weights = save_weights(create_model("camvid11_lite0"), tmp_path / "effnet.safetensors")
     out = tmp_path / "effnet.onnx"
-    assert main(["export", "--weights", str(weights), "--format", "onnx", "--out", str(out)]) == 2
+    # A layer whose padding a trace would fix (SAME computed from Python ints).
+    with mock.patch.object(SameConv2d, "pads_by_input_size", property(lambda self: True)):
+        assert main(["export", "--weights", str(weights), "--format", "onnx", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("hydranet: error: the efficientnet_lite0 network's graph depends on the input size")
     assert "export at a fixed size with --size HxW" in err and not out.exists()

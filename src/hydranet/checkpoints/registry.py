@@ -31,11 +31,11 @@ class WeightsEntry:
 WEIGHTS: dict[str, WeightsEntry] = {
     w.name: w
     for w in (
-        # Measured by benchmarks/default_engine_accuracy.py on OpenVINO, INT8 calibrated on
-        # generated street scenes: mIoU +0.09 / abs rel -3.1 % (AVX2 Zen 3, about twice as fast as
-        # f32) and mIoU -0.39 / abs rel -4.2 % (AVX-512 VNNI + AMX Xeon, every convolution INT8,
-        # 26 % less time than bf16, which cost -0.05 / +1.1 % there). INT8 is the default
-        # everywhere; it calibrates once per input size (~10 s, then cached).
+        # Measured by benchmarks/default_engine_accuracy.py, OpenVINO INT8 calibrated on generated
+        # street scenes: on AVX2 Zen 3 mIoU -0.11 / abs rel -3.9 % (2026-12-07, calibrated once at
+        # three sizes), about twice as fast as f32; on an AVX-512 VNNI + AMX Xeon mIoU -0.39 /
+        # abs rel -4.2 % (calibrated at each size), 26 % less time than bf16 (-0.05 / +1.1 %).
+        # INT8 is the default everywhere; it calibrates once (~10 s, then cached).
         WeightsEntry("default", "camvid11_lite0", "bundled", "default.safetensors",
                      "bundled model trained by hydranet (CamVid classes + metric depth)",
                      fast_precision=("int8",)),

@@ -8,10 +8,11 @@ EPILOG = """\
 examples:
   hydranet cache            # where it is, how many graphs, how much disk
   hydranet cache --prune    # remove the least recently used graphs beyond the limit
-  hydranet cache --clear    # remove every graph (the next run converts again, ~2-10 s a size)
+  hydranet cache --clear    # remove every graph (the next run converts again, ~2-10 s)
 
-The first run of a model at a new input size converts it for OpenVINO (and calibrates INT8);
-the result is kept here, so later runs start at once. The cache keeps itself under
+The first run of a model converts it for OpenVINO (and calibrates INT8), once for every input
+size unless its graph only holds at one size; the result is kept here, so later runs start at
+once. The cache keeps itself under
 HYDRANET_ENGINE_CACHE_MB (default 1024) by removing the least recently used graphs;
 HYDRANET_ENGINE_CACHE=0 turns it off, HYDRANET_HOME moves it."""
 

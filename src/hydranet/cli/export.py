@@ -24,7 +24,7 @@ and how many pixels get the same class."""
 
 EPILOG = """\
 examples:
-  hydranet export --format onnx --size 360x480 --out hydranet.onnx   # the bundled model, at one size
+  hydranet export --format onnx --out hydranet.onnx   # the bundled model, any input size
   hydranet export --weights kitti6 --format openvino --precision int8 \\
       --calibration my_frames/ --size 192x640 --out kitti6-int8.xml
   hydranet export --weights model.safetensors --format onnx --precision int8 --out m-int8.onnx
@@ -75,7 +75,7 @@ def _output_path(args: argparse.Namespace) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from ..checkpoints import load_model
-    from ..export.calibration import calibration_batches
+    from ..export.calibration import CalibrationSource, calibration_batches
     from ..export.check import check_against_torch, format_agreement
     from ..export.onnx import SizeSpecificModelError
     from ..inference.backends import OPTIONAL_BACKENDS, BackendUnavailableError, create_backend
@@ -98,10 +98,13 @@ def run(args: argparse.Namespace) -> int:
     calibration = None
     started = time.perf_counter()
     if args.precision == "int8":
-        calibration = calibration_batches(model.config, args.calibration, args.calibration_count, work_size)
+        # As the engines calibrate: a dynamic graph at the sizes the weights see (CalibrationSource).
+        source = CalibrationSource(model.config, args.calibration, args.calibration_count,
+                                   [size] if size else None)
+        calibration = source.batches(size)
         what = f"images from {args.calibration}" if args.calibration else "generated street scenes"
-        print(f"calibrating INT8 on {len(calibration)} {what} at {work_size[0]}x{work_size[1]} ...",
-              file=sys.stderr)
+        at = sorted({f"{b.shape[2]}x{b.shape[3]}" for b in calibration})
+        print(f"calibrating INT8 on {len(calibration)} {what} at {', '.join(at)} ...", file=sys.stderr)
 
     try:
         _export(model, args, out, size, calibration)

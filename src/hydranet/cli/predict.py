@@ -81,13 +81,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="use every N-th video frame (the output fps is divided by N)")
     parser.add_argument("--backend", default="auto",
                         help=f"inference engine: auto (default: the fastest installed, OpenVINO "
-                             f"first; the network is converted once per input size and kept in "
+                             f"first; the network is converted once and kept in "
                              f"~/.cache/hydranet/engines) or one of {', '.join(available_backends())}; "
                              "torch is the exact reference")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
                         help="auto (default: the precision measured within 0.5 mIoU and 2 %% abs rel "
                              "of PyTorch for registered weights: int8 for the bundled model, calibrated "
-                             "once per input size on generated street scenes; else fp32), fp32, bf16 "
+                             "once on generated street scenes; else fp32), fp32, bf16 "
                              "or int8; exporting engines only")
     parser.add_argument("--panel-height", type=int, metavar="PX",
                         help="height of each picture in the panel (default: the input's height "
@@ -298,15 +298,16 @@ def run(args: argparse.Namespace) -> int:
     start, setup0 = time.perf_counter(), predictor.setup_seconds
     run_jobs(jobs, predictor, opts, args.every, stats=stats)
     seconds = time.perf_counter() - start
-    setup = predictor.setup_seconds - setup0
-    # The rate a run at these sizes keeps: making engines is once per size, reported apart.
-    running = seconds - setup if setup >= 0.5 else seconds
+    # The rate a run at these sizes keeps: making engines (at start, and once per new input
+    # size) is reported apart.
+    run_setup = predictor.setup_seconds - setup0
+    running = seconds - run_setup if run_setup >= 0.5 else seconds
     fps = stats.frames / running if running > 0 else 0.0
-    made = f"; {setup:.1f} s before that making engines for new input sizes, kept for later runs" \
-        if setup >= 0.5 else ""
+    setup = predictor.setup_seconds
+    made = f", and {setup:.1f} s making engines" if setup >= 0.5 else ""
     print(f"done: {stats.images} image(s), {stats.videos} video(s), {stats.frames} frames in "
-          f"{seconds:.1f} s; model {predictor.model_ms_per_frame:.1f} ms/frame "
-          f"({predictor.engine}{made}), end to end {fps:.1f} frames/s; outputs in {args.out}")
+          f"{running:.1f} s{made}; model {predictor.model_ms_per_frame:.1f} ms/frame "
+          f"({predictor.engine}), end to end {fps:.1f} frames/s; outputs in {args.out}")
     if unknown_camera and stats.exif_cameras:
         print(f"camera: from the EXIF focal length for {stats.exif_cameras} of {stats.images} image(s), "
               f"{ASSUMED_HFOV_DEG:g} degrees assumed for the rest")

@@ -1,7 +1,8 @@
 """A disk cache of converted (and quantized) engine graphs, so a second run pays nothing.
 
 Converting a network through ONNX takes a few seconds and INT8 quantization with NNCF
-tens of seconds per input size; both depend only on the weights, the input size, the
+about ten (once, or once per input size for a graph that only holds at one size); both
+depend only on the weights, the input size, the
 precision, the calibration inputs, the engine's version, hydranet's recipe for building the
 graph and the CPU (INT8 ranges differ with and without VNNI). The key holds all of them, so any change makes a new entry and
 a stale one is never read. ``$HYDRANET_HOME/engines``, else ``$XDG_CACHE_HOME/hydranet/engines``;

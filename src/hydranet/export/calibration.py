@@ -148,17 +148,43 @@ def resize_batches(batches: Sequence[np.ndarray], size: tuple[int, int]) -> list
     return out
 
 
+# Aspect ratios the any-size calibration covers: 4:3 (CamVid, phones), 16:9 (dash cams,
+# nuScenes) and 3.3:1 (KITTI).
+CALIBRATION_ASPECTS: tuple[float, ...] = (4 / 3, 16 / 9, 3.3)
+
+
+def any_size_calibration_sizes(config: ModelConfig) -> list[tuple[int, int]]:
+    """The input sizes to calibrate a graph that takes any size at.
+
+    Camera-aware weights see every image resized to their canonical camera, so they get the
+    sizes their input plan gives 4:3, 16:9 and 3.3:1 frames at the assumed field of view
+    (the bundled model: 360x480, 270x480, 145x480); other weights 192x640.
+    """
+    if config.canonical_focal is None:
+        return [(192, 640)]
+    from ..inference.pipeline import plan_input
+
+    sizes = []
+    for aspect in CALIBRATION_ASPECTS:
+        size, _ = plan_input(config, (round(1000 / aspect), 1000))
+        sizes.append(size)
+    return sizes
+
+
 class CalibrationSource:
     """Calibration inputs on demand, at the size a (possibly size-specific) graph needs.
 
     ``spec``: a list of normalised ``(1, 3, H, W)`` arrays, a folder of images, or None for
-    generated street scenes; ``size`` is used when the graph accepts any size.
+    generated street scenes. ``sizes`` are used when the graph accepts any size (default:
+    :func:`any_size_calibration_sizes`): generated scenes are shared out among them, a
+    folder's images are fitted to the first.
     """
 
     def __init__(self, config: ModelConfig, spec: str | Path | Sequence[np.ndarray] | None,
-                 count: int = 32, size: tuple[int, int] = (192, 640)) -> None:
-        self.config, self.spec, self.count, self.size = config, spec, count, size
-        self._cache: dict[tuple[int, int], list[np.ndarray]] = {}
+                 count: int = 32, sizes: Sequence[tuple[int, int]] | None = None) -> None:
+        self.config, self.spec, self.count = config, spec, count
+        self.sizes = [tuple(s) for s in sizes] if sizes else any_size_calibration_sizes(config)
+        self._cache: dict[tuple[int, int] | None, list[np.ndarray]] = {}
 
     def digest(self, size: tuple[int, int] | None = None) -> str:
         """A key for the inputs :meth:`batches` gives at ``size``, cheap to compute.
@@ -173,7 +199,7 @@ class CalibrationSource:
 
         if isinstance(self.spec, (list, tuple)):
             return arrays_digest(self.batches(size))
-        h = hashlib.sha256(f"{self.count}:{size or self.size}:{self.config.mean}:{self.config.std}".encode())
+        h = hashlib.sha256(f"{self.count}:{size or self.sizes}:{self.config.mean}:{self.config.std}".encode())
         if self.spec is None:
             h.update(inspect.getsource(street_scene).encode())
         else:
@@ -183,9 +209,15 @@ class CalibrationSource:
         return h.hexdigest()
 
     def batches(self, size: tuple[int, int] | None = None) -> list[np.ndarray]:
+        """The calibration inputs at ``size``, or for a graph that takes any size (None)."""
         if isinstance(self.spec, (list, tuple)):
             return list(self.spec) if size is None else resize_batches(self.spec, size)
-        size = size or self.size
         if size not in self._cache:
-            self._cache[size] = calibration_batches(self.config, self.spec, self.count, size)
+            if size is not None or self.spec is not None or len(self.sizes) == 1:
+                self._cache[size] = calibration_batches(self.config, self.spec, self.count, size or self.sizes[0])
+            else:
+                n = len(self.sizes)
+                self._cache[None] = [b for i, s in enumerate(self.sizes)
+                                     for b in calibration_batches(self.config, None, self.count // n + (i < self.count % n),
+                                                                  s, seed=i)]
         return self._cache[size]

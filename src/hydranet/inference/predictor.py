@@ -206,8 +206,8 @@ class Predictor:
     dash-cam: square pixels, principal point at the centre).
 
     ``model_seconds`` / ``model_frames`` accumulate the time spent inside the backend running
-    the network; :attr:`setup_seconds` is the time it spent making an engine for a new input
-    size instead (conversion, INT8 calibration, compilation: once per size, then cached).
+    the network; :attr:`setup_seconds` is the time it spent making engines instead (conversion
+    and INT8 calibration once, compilation once per input size; then cached).
     """
 
     def __init__(self, weights: str | Path | HydraNet = "default", backend: str = "auto",

@@ -63,11 +63,13 @@ class SameConv2d(nn.Conv2d):
         super().__init__(in_channels, out_channels, kernel_size, stride=stride,
                          padding=kernel_size // 2 if symmetric else 0, groups=groups, bias=False)
         self._dynamic = not symmetric
+        # Stride 2 with an odd kernel (every EfficientNet-Lite layer) has a form a tracer keeps.
+        self._traceable = stride == 2 and kernel_size % 2 == 1
 
     @property
     def pads_by_input_size(self) -> bool:
-        """True when the padding is computed from the input's size (a traced graph fixes it)."""
-        return self._dynamic
+        """True when a traced graph would fix the padding to the traced input's size."""
+        return self._dynamic and not self._traceable
 
     @staticmethod
     def _pad(size: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -75,12 +77,20 @@ class SameConv2d(nn.Conv2d):
         return total // 2, total - total // 2
 
     def forward(self, x: Tensor) -> Tensor:
-        if self._dynamic:
-            k, s = self.kernel_size[0], self.stride[0]
-            top, bottom = self._pad(int(x.shape[-2]), k, s)
-            left, right = self._pad(int(x.shape[-1]), k, s)
-            x = F.pad(x, (left, right, top, bottom))
-        return super().forward(x)
+        if not self._dynamic:
+            return super().forward(x)
+        k, s = self.kernel_size[0], self.stride[0]
+        if self._traceable:
+            # SAME at stride 2 pads (p, p) with p = k // 2 for an odd size and (p - 1, p) for an
+            # even one. Written with the sizes, not Python ints from them: while tracing the sizes
+            # are tensors, so the exported graph computes the padding per input and one graph
+            # serves every size (a static compile folds it back to constants).
+            p = k // 2
+            h, w = x.shape[-2], x.shape[-1]
+            return super().forward(F.pad(x, (p - 1 + w % 2, p, p - 1 + h % 2, p)))
+        top, bottom = self._pad(int(x.shape[-2]), k, s)
+        left, right = self._pad(int(x.shape[-1]), k, s)
+        return super().forward(F.pad(x, (left, right, top, bottom)))
 
 
 def conv_bn(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,

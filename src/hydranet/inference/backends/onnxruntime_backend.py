@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ class OnnxRuntimeBackend(ExportedBackend):
     ``.onnx`` file written by ``hydranet export`` (its metadata carries the configuration).
     ``precision="int8"`` quantizes (static QDQ, u8 activations / s8 per-channel weights)
     on ``calibration``: a folder of images, a list of normalised ``(1, 3, H, W)`` arrays,
-    or None for generated street scenes of ``calibration_size``. ``int8_weights``: ``s8``,
+    or None for generated street scenes at ``calibration_sizes``. ``int8_weights``: ``s8``,
     ``u8`` or ``auto`` (s8 where the CPU has VNNI, u8 elsewhere, where s8 saturates).
     """
 
@@ -45,7 +46,7 @@ class OnnxRuntimeBackend(ExportedBackend):
 
     def __init__(self, model: HydraNet | str | Path, precision: str = "fp32", threads: int | None = None,
                  calibration: str | Path | list[np.ndarray] | None = None,
-                 calibration_size: Size = (192, 640), calibration_count: int = 32,
+                 calibration_sizes: list[Size] | None = None, calibration_count: int = 32,
                  int8_weights: str = "auto") -> None:
         if precision not in PRECISIONS:
             raise CheckpointError(f"onnxruntime backend: precision {precision!r} is not supported; "
@@ -72,14 +73,16 @@ class OnnxRuntimeBackend(ExportedBackend):
         self.int8_weights = int8_weights
         self._quantize_files = precision == "int8" and file_precision != "int8"
         self._calibration = CalibrationSource(self.config, calibration, calibration_count,
-                                              fixed_size or calibration_size)
+                                              [fixed_size] if fixed_size else calibration_sizes)
         # ONNX files by input (H, W).
+        self.setup = SetupClock()
         self._graphs = GraphsBySize(self._prepare, source, fixed_size)
+        start = time.perf_counter()
         if self._model is not None:
             self._graphs.prepare_dynamic()
         else:
             self._graphs.add(fixed_size, self._quantize(path, fixed_size) if self._quantize_files else path)
-        self.setup = SetupClock()
+        self.setup.add(time.perf_counter() - start)  # exporting and quantizing count as set-up
         self._sessions = CompiledByShape(self._open_session, _MAX_SESSIONS, self.setup)
 
     def _prepare(self, size: Size | None) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,7 @@ class OpenVINOBackend(ExportedBackend):
 
     def __init__(self, model: HydraNet | str | Path, precision: str = "fp32", threads: int | None = None,
                  calibration: str | Path | list[np.ndarray] | None = None,
-                 calibration_size: Size = (192, 640), calibration_count: int = 32,
+                 calibration_sizes: list[Size] | None = None, calibration_count: int = 32,
                  hint: str = "latency", cache: bool = True) -> None:
         if precision not in PRECISIONS:
             raise CheckpointError(f"openvino backend: precision {precision!r} is not supported; "
@@ -92,8 +93,10 @@ class OpenVINOBackend(ExportedBackend):
         self.precision = precision
         self._quantize = precision == "int8" and file_precision != "int8"
         self._calibration = CalibrationSource(self.config, calibration, calibration_count,
-                                              fixed_size or calibration_size)
+                                              [fixed_size] if fixed_size else calibration_sizes)
+        self.setup = SetupClock()
         self._graphs = GraphsBySize(self._prepare, source, fixed_size)
+        start = time.perf_counter()
         if self._model is not None:
             self._graphs.prepare_dynamic()
         else:
@@ -101,7 +104,7 @@ class OpenVINOBackend(ExportedBackend):
                              if self._quantize else ov_model)
         self.threads = int(threads or cpu_threads())
         self.hint = hint
-        self.setup = SetupClock()
+        self.setup.add(time.perf_counter() - start)  # exporting and quantizing count as set-up
         self._compiled = CompiledByShape(self._compile, _MAX_COMPILED, self.setup)
         self._streamed = CompiledByShape(self._compile_streams, _MAX_COMPILED, self.setup)
 
