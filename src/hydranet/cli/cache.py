@@ -12,9 +12,8 @@ examples:
 
 The first run of a model converts it for OpenVINO (and calibrates INT8), once for every input
 size unless its graph only holds at one size; the result is kept here, so later runs start at
-once. The cache keeps itself under
-HYDRANET_ENGINE_CACHE_MB (default 1024) by removing the least recently used graphs;
-HYDRANET_ENGINE_CACHE=0 turns it off, HYDRANET_HOME moves it."""
+once. The cache keeps itself under HYDRANET_ENGINE_CACHE_MB (default 1024) by removing the
+least recently used graphs; HYDRANET_ENGINE_CACHE=0 turns it off, HYDRANET_HOME moves it."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -2,10 +2,10 @@
 
 Converting a network through ONNX takes a few seconds and INT8 quantization with NNCF
 about ten (once, or once per input size for a graph that only holds at one size); both
-depend only on the weights, the input size, the
-precision, the calibration inputs, the engine's version, hydranet's recipe for building the
-graph and the CPU (INT8 ranges differ with and without VNNI). The key holds all of them, so any change makes a new entry and
-a stale one is never read. ``$HYDRANET_HOME/engines``, else ``$XDG_CACHE_HOME/hydranet/engines``;
+depend only on the weights, the input size, the precision, the calibration inputs, the
+engine's version, hydranet's recipe for building the graph and the CPU (INT8 ranges differ
+with and without VNNI). The key holds all of them, so any change makes a new entry and a
+stale one is never read. ``$HYDRANET_HOME/engines``, else ``$XDG_CACHE_HOME/hydranet/engines``;
 ``HYDRANET_ENGINE_CACHE=0`` turns the cache off.
 
 Stale entries are never read but would stay on disk, so the cache is bounded: an entry is
@@ -30,7 +30,7 @@ from .cpu import cpu_flags
 
 # hydranet's own way of building a graph (conversion, quantization settings): a change to it
 # makes new entries, so a graph built the old way is never read.
-GRAPH_RECIPE = "4"
+GRAPH_RECIPE = "5"
 # Flags that change what an engine compiles or quantizes to.
 _CPU_FEATURES: tuple[str, ...] = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16",
                                   "amx_bf16", "amx_int8")

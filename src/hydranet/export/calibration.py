@@ -164,11 +164,7 @@ def any_size_calibration_sizes(config: ModelConfig) -> list[tuple[int, int]]:
         return [(192, 640)]
     from ..inference.pipeline import plan_input
 
-    sizes = []
-    for aspect in CALIBRATION_ASPECTS:
-        size, _ = plan_input(config, (round(1000 / aspect), 1000))
-        sizes.append(size)
-    return sizes
+    return [plan_input(config, (round(1000 / aspect), 1000))[0] for aspect in CALIBRATION_ASPECTS]
 
 
 class CalibrationSource:
@@ -213,11 +209,11 @@ class CalibrationSource:
         if isinstance(self.spec, (list, tuple)):
             return list(self.spec) if size is None else resize_batches(self.spec, size)
         if size not in self._cache:
-            if size is not None or self.spec is not None or len(self.sizes) == 1:
+            if size is not None or self.spec is not None:
                 self._cache[size] = calibration_batches(self.config, self.spec, self.count, size or self.sizes[0])
-            else:
+            else:  # generated scenes, shared out among the sizes, different scenes at each
                 n = len(self.sizes)
-                self._cache[None] = [b for i, s in enumerate(self.sizes)
-                                     for b in calibration_batches(self.config, None, self.count // n + (i < self.count % n),
-                                                                  s, seed=i)]
+                counts = [self.count // n + (i < self.count % n) for i in range(n)]
+                self._cache[None] = [batch for i, (s, c) in enumerate(zip(self.sizes, counts))
+                                     for batch in calibration_batches(self.config, None, c, s, seed=i)]
         return self._cache[size]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any, Protocol
 
 import numpy as np
@@ -103,6 +104,15 @@ class SetupClock:
         with self._lock:
             self.seconds += seconds
 
+    @contextmanager
+    def timing(self) -> Iterator[None]:
+        """Count the time spent in the ``with`` block as set-up."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(time.perf_counter() - start)
+
     def add_wait(self, seconds: float) -> None:
         self._local.seconds = self.waited() + seconds
 
@@ -131,12 +141,8 @@ class CompiledByShape:
             with self._lock:
                 item = self._items.get(shape)
                 if item is None:
-                    start = time.perf_counter()
-                    try:
+                    with self.clock.timing() if self.clock is not None else nullcontext():
                         item = self._items[shape] = self._build(shape)
-                    finally:
-                        if self.clock is not None:
-                            self.clock.add(time.perf_counter() - start)
                     if len(self._items) > self.capacity:
                         self._items.popitem(last=False)
                 else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -77,12 +76,11 @@ class OnnxRuntimeBackend(ExportedBackend):
         # ONNX files by input (H, W).
         self.setup = SetupClock()
         self._graphs = GraphsBySize(self._prepare, source, fixed_size)
-        start = time.perf_counter()
-        if self._model is not None:
-            self._graphs.prepare_dynamic()
-        else:
-            self._graphs.add(fixed_size, self._quantize(path, fixed_size) if self._quantize_files else path)
-        self.setup.add(time.perf_counter() - start)  # exporting and quantizing count as set-up
+        with self.setup.timing():  # exporting and quantizing count as set-up
+            if self._model is not None:
+                self._graphs.prepare_dynamic()
+            else:
+                self._graphs.add(fixed_size, self._quantize(path, fixed_size) if self._quantize_files else path)
         self._sessions = CompiledByShape(self._open_session, _MAX_SESSIONS, self.setup)
 
     def _prepare(self, size: Size | None) -> Path:

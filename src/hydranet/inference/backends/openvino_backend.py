@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import queue
-import time
 from pathlib import Path
 from typing import Any
 
@@ -96,15 +95,14 @@ class OpenVINOBackend(ExportedBackend):
                                               [fixed_size] if fixed_size else calibration_sizes)
         self.setup = SetupClock()
         self._graphs = GraphsBySize(self._prepare, source, fixed_size)
-        start = time.perf_counter()
-        if self._model is not None:
-            self._graphs.prepare_dynamic()
-        else:
-            self._graphs.add(fixed_size, quantize_openvino(ov_model, self._calibration.batches(fixed_size))
-                             if self._quantize else ov_model)
+        with self.setup.timing():  # exporting and quantizing count as set-up
+            if self._model is not None:
+                self._graphs.prepare_dynamic()
+            else:
+                self._graphs.add(fixed_size, quantize_openvino(ov_model, self._calibration.batches(fixed_size))
+                                 if self._quantize else ov_model)
         self.threads = int(threads or cpu_threads())
         self.hint = hint
-        self.setup.add(time.perf_counter() - start)  # exporting and quantizing count as set-up
         self._compiled = CompiledByShape(self._compile, _MAX_COMPILED, self.setup)
         self._streamed = CompiledByShape(self._compile_streams, _MAX_COMPILED, self.setup)
 
