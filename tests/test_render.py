@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from hydranet.inference.render import (BACKGROUND, _log_ticks, colorize_depth, colorize_labels, colormap_lut,
+from hydranet.inference.render import (BACKGROUND, _log_ticks, panel_grid, colorize_depth, colorize_labels, colormap_lut,
                                        colour_range, depth_colorbar, legend_strip, make_panel, overlay)
 from hydranet.labels import KITTI6, NYUD40
 
@@ -115,3 +115,22 @@ def test_make_panel_titles_and_legends():
     np.testing.assert_array_equal(with_legend[-7:, :10], 200)  # narrower strip padded on the right
     with pytest.raises(ValueError):
         make_panel(tiles, ["only one title"])
+
+
+def test_titles_of_narrow_tiles_stay_in_their_cells():
+    # Portrait or tiny tiles: long titles are drawn smaller, all alike, and never over the next cell.
+    tiles = [np.full((300, 40, 3), 0, np.uint8) for _ in range(4)]
+    titles = ["image", "segmentation", "overlay", "depth 1-80 m, log scale"]
+    panel = make_panel(tiles, titles, gap=4)
+    layout = panel_grid([t.shape[:2] for t in tiles], gap=4)
+    caption = panel[4: 4 + layout.caption_height]
+    ink = (caption != np.array(BACKGROUND, np.uint8)).any(axis=2)
+    for i in range(len(tiles)):
+        left = 4 + i * (layout.cell_width + 4)
+        assert ink[:, left: left + layout.cell_width].any()  # every title is drawn
+        assert not ink[:, left - 4: left].any()  # the gaps between cells stay empty
+    assert not ink[:, -4:].any()
+    # Same text height for every title: "image" is as tall as the shrunk "segmentation".
+    rows = [np.flatnonzero(ink[:, 4 + i * (layout.cell_width + 4):][:, :layout.cell_width].any(axis=1))
+            for i in (0, 1)]
+    assert abs((rows[0][-1] - rows[0][0]) - (rows[1][-1] - rows[1][0])) <= 2

@@ -404,12 +404,21 @@ def _captioned_grid(layout: PanelGrid, titles: tuple[str, ...] | None,
                     background: tuple[int, ...]) -> np.ndarray:
     """The grid's background with the captions drawn, remembered (read-only array)."""
     grid = filled((layout.height, layout.width), background)
-    th, cell_w = layout.text_height, layout.cell_width
+    th, cell_w, caption_h = layout.text_height, layout.cell_width, layout.caption_height
+    # Titles wider than their cells (narrow or portrait tiles) make all titles smaller, alike;
+    # each is drawn in its own cell, so what still does not fit is cut, not run into the next.
+    margin, height = 2, th
+    for title in titles or ():
+        tw, _ = text_size(title, th)
+        if tw > cell_w - 2 * margin:
+            height = min(height, max(6, th * (cell_w - 2 * margin) // tw))
     for i, (x, y, w, _) in enumerate(layout.boxes if titles is not None else ()):
         cell_x = x - (cell_w - w) // 2
-        tw, _ = text_size(titles[i], th)
-        put_text(grid, titles[i], (cell_x + max(0, (cell_w - tw) // 2),
-                                   y - layout.caption_height + max(3, th // 3)), th)
+        tw, _ = text_size(titles[i], height)
+        caption = filled((caption_h, cell_w), background)
+        put_text(caption, titles[i], (max(0, (cell_w - tw) // 2), max(3, th // 3) + (th - height) // 2), height)
+        top = y - caption_h
+        grid[top: top + caption_h, cell_x: cell_x + cell_w] = caption
     grid.setflags(write=False)
     return grid
 
